@@ -1,0 +1,174 @@
+"""Typed configuration: one dataclass tree, saved as JSON next to every result.
+
+Each section belongs to one component (pre-processing, models, loss, training,
+post-processing). ``RunConfig`` is the whole thing; ``scae train --config FILE`` reads
+a JSON or YAML file holding any subset of it, and the run dir keeps the full resolved
+copy (``config.json``) so results can always be traced to the settings that made them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from scae_tf.errors import ScaeError
+
+T = TypeVar("T")
+
+
+@dataclass
+class PreprocessConfig:
+    """How an input image becomes model inputs (shared by Keras and TFLite paths)."""
+
+    work_size: int = 512  # every input is first resized to this square size (1024 MVTec -> 512)
+    seg_size: int = 256  # U-Net input side
+    crop_height: int = 128  # canonical crop (screw axis horizontal, head on the left)
+    crop_width: int = 384
+    crop_fill: float = 0.9  # median training object length fills this fraction of crop_width
+    canonical_pose: bool = True  # False: the CAE sees the whole frame resized to the crop size
+    normalize_illumination: bool = True
+    mask_threshold: float = 0.5
+
+
+@dataclass
+class CaeConfig:
+    base_filters: int = 32
+    depth: int = 4  # number of stride-2 stages
+    latent_filters: int = 64
+    channels: int = 1
+
+
+@dataclass
+class UnetConfig:
+    base_filters: int = 16
+    depth: int = 4
+
+
+@dataclass
+class LossConfig:
+    """loss = alpha * (1 - MS-SSIM) + (1 - alpha) * MSE."""
+
+    alpha: float = 0.85
+    scales: int = 3
+    filter_size: int = 7
+    filter_sigma: float = 1.5
+
+
+@dataclass
+class TrainingConfig:
+    epochs: int = 60
+    segmenter_epochs: int = 25
+    batch_size: int = 16
+    learning_rate: float = 1e-3
+    validation_fraction: float = 0.15  # of train/good, kept aside for early stopping and calibration
+    patience: int = 8
+    seed: int = 0
+    strategy: str = "default"  # default | mirrored | multiworker
+
+
+@dataclass
+class PostprocessConfig:
+    """NumPy patch post-processor (see scae_tf/postprocess)."""
+
+    residual: str = "ssim+l2"  # ssim | l2 | ssim+l2
+    patch_size: int = 16
+    patch_stride: int = 8
+    min_object_fraction: float = 0.5  # a patch counts as object when this much of it is in the mask
+    top_fraction: float = 0.10
+    k_sigma: float = 3.0
+    zones: int = 8  # zones along the canonical axis with their own statistics; 0 = one global zone
+    per_position_zscore: bool = True
+    target_false_alarm_rate: float = 0.01
+
+
+@dataclass
+class RunConfig:
+    preprocess: PreprocessConfig = field(default_factory=PreprocessConfig)
+    cae: CaeConfig = field(default_factory=CaeConfig)
+    unet: UnetConfig = field(default_factory=UnetConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    postprocess: PostprocessConfig = field(default_factory=PostprocessConfig)
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    return dataclasses.asdict(obj)
+
+
+def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
+    """Build dataclass ``cls`` from ``data``, recursively; unknown keys are an error."""
+    if not isinstance(data, dict):
+        raise ScaeError(f"{where} must be a mapping, got {type(data).__name__}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ScaeError(f"{where}: unknown key(s) {unknown}; known: {sorted(names)}")
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        kind = hints[key]
+        if dataclasses.is_dataclass(kind):
+            kwargs[key] = from_dict(kind, value, f"{where}.{key}")
+        else:
+            kwargs[key] = _coerce(kind, value, f"{where}.{key}")
+    return cls(**kwargs)
+
+
+def _coerce(kind: Any, value: Any, where: str) -> Any:
+    origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in typing.get_args(kind):
+            return None
+        kind = next(a for a in typing.get_args(kind) if a is not type(None))
+        origin = typing.get_origin(kind)
+    if origin in (list, tuple):
+        return origin(value)
+    if kind is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if kind in (int, float, str, bool) and not isinstance(value, kind):
+        raise ScaeError(f"{where} must be {kind.__name__}, got {value!r}")
+    return value
+
+
+def save_json(obj: Any, path: str | Path) -> None:
+    """Write ``obj`` (dataclass or dict) as JSON atomically."""
+    path = Path(path)
+    data = to_dict(obj) if dataclasses.is_dataclass(obj) else obj
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    tmp.replace(path)
+
+
+def read_mapping(path: str | Path) -> dict[str, Any]:
+    """Read a JSON or YAML mapping, with a clear error for a missing or malformed file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ScaeError("file not found", path)
+    text = path.read_text()
+    try:
+        if path.suffix in (".yaml", ".yml"):
+            import yaml
+
+            data = yaml.safe_load(text) or {}
+        else:
+            data = json.loads(text)
+    except Exception as err:  # noqa: BLE001 - any parse error is the user's file
+        raise ScaeError(f"cannot parse ({err.__class__.__name__}: {err})", path) from None
+    if not isinstance(data, dict):
+        raise ScaeError("expected a mapping at the top level", path)
+    return data
+
+
+def load_config(path: str | Path, cls: type[T] = RunConfig) -> T:  # type: ignore[assignment]
+    return from_dict(cls, read_mapping(path), where=str(path))
+
+
+def config_hash(obj: Any) -> str:
+    data = to_dict(obj) if dataclasses.is_dataclass(obj) else obj
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()
