@@ -1,17 +1,23 @@
-"""``scae bench``: measure per-image latency of the inspection path against the 0.6 s target."""
+"""``scae bench``: measure per-image latency of the inspection path against the 0.6 s target.
+
+The measuring code lives in the top-level ``benchmarks`` package (``benchmarks/latency.py``);
+this module only wires it into the CLI.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-from scae_tf.errors import ScaeError
-
 HELP = "measure per-image latency of the inspection path against the 0.6 s target"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    from benchmarks.latency import add_arguments as add_latency_arguments
+
+    add_latency_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    raise ScaeError("`scae bench` is not available yet (issue #7)")
+    from benchmarks.latency import run_from_args
+
+    return run_from_args(args)
