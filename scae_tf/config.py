@@ -38,16 +38,19 @@ class PreprocessConfig:
 
 @dataclass
 class CaeConfig:
-    base_filters: int = 32
-    depth: int = 4  # number of stride-2 stages
-    latent_filters: int = 64
+    base_filters: int = 16  # filters of the first stage, doubled per stage up to max_filters
+    depth: int = 4  # number of stride-2 stages; crop sides must be divisible by 2**depth
+    latent_filters: int = 64  # 1x1 bottleneck channels at 1/2**depth resolution
     channels: int = 1
+    max_filters: int = 128
+    upsampling: str = "transpose"  # transpose (Conv2DTranspose) | nearest (UpSampling2D + Conv2D)
 
 
 @dataclass
 class UnetConfig:
-    base_filters: int = 16
+    base_filters: int = 8
     depth: int = 4
+    input_downsample: int = 2  # the net runs at seg_size / this (avg-pool in, bilinear out); 1 = full res
 
 
 @dataclass
@@ -82,9 +85,20 @@ class PostprocessConfig:
     min_object_fraction: float = 0.5  # a patch counts as object when this much of it is in the mask
     top_fraction: float = 0.10
     k_sigma: float = 3.0
-    zones: int = 8  # zones along the canonical axis with their own statistics; 0 = one global zone
+    zones: int = 8  # zones along the canonical axis with their own statistics; 0/1 = one global zone, -1 = one per grid position
     per_position_zscore: bool = True
     target_false_alarm_rate: float = 0.01
+    # residual map (scae_tf/residual.py)
+    ssim_weight: float = 0.5  # ssim+l2: weight of (1-SSIM)/2; the rest goes to the squared error
+    ssim_window_sigma: float = 1.5  # Gaussian SSIM window
+    residual_smooth_sigma: float = 1.0  # light smoothing of the residual (0 = none)
+    # post-processor details (scae_tf/postprocess)
+    neighbour_statistic: str = "median"  # median | mean of the 8-connected object neighbours
+    zscore_smooth_sigma: float = 2.0  # smoothing of the per-position mean/std (crop pixels)
+    zscore_std_floor: float = 0.5  # per-position std >= this fraction of the median object std
+    zone_sigma_floor: float = 0.25  # zone sigma >= this fraction of the pooled sigma
+    threshold_method: str = "gumbel"  # gumbel (extreme-value fit) | quantile (empirical) on the max statistic
+    stats_downsample: int = 2  # per-position statistics are stored at 1/this resolution
 
 
 @dataclass

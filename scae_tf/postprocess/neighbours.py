@@ -1,0 +1,56 @@
+"""Deviation of each patch's error from its immediate (8-connected) object neighbours on the grid.
+
+The reference statistic is the MEDIAN of the neighbours by default (``mean`` is available): with
+the default stride of half a patch, three of the eight neighbours of the patch holding a small
+defect overlap the defect too, and a median of eight ignores up to three hot neighbours while a
+mean is dragged up by them. Non-object grid cells are never neighbours, so patches on the mask
+border (and at the crop border) are compared with their object neighbours only. A patch with no
+object neighbour at all (an isolated speck of mask) is compared with the median of all object
+patches of the image instead, so it can still be flagged but is not compared with nothing.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+
+NEIGHBOUR_STATISTICS = ("median", "mean")
+_OFFSETS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
+
+
+def neighbour_stack(errors: np.ndarray, is_object: np.ndarray) -> np.ndarray:
+    """(8, R, C): the error of each of the 8 neighbours, NaN where the neighbour is missing or not object."""
+    rows, cols = errors.shape
+    padded = np.full((rows + 2, cols + 2), np.nan)
+    padded[1:-1, 1:-1] = np.where(is_object, errors, np.nan)
+    return np.stack([padded[1 + dy : 1 + dy + rows, 1 + dx : 1 + dx + cols] for dy, dx in _OFFSETS])
+
+
+def neighbour_reference(errors: np.ndarray, is_object: np.ndarray, statistic: str = "median") -> tuple[np.ndarray, np.ndarray]:
+    """(reference error from the object neighbours, number of object neighbours), both (R, C).
+
+    The reference is NaN where a cell has no object neighbour.
+    """
+    if statistic not in NEIGHBOUR_STATISTICS:
+        raise ValueError(f"postprocess.neighbour_statistic must be one of {NEIGHBOUR_STATISTICS}, got {statistic!r}")
+    stack = neighbour_stack(errors, is_object)
+    count = np.sum(~np.isnan(stack), axis=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells -> NaN, handled by the caller
+        reference = np.nanmedian(stack, axis=0) if statistic == "median" else np.nanmean(stack, axis=0)
+    return reference, count
+
+
+def neighbour_deviation(errors: np.ndarray, is_object: np.ndarray, statistic: str = "median") -> tuple[np.ndarray, np.ndarray]:
+    """(error minus its neighbour reference, number of object neighbours), (R, C); NaN off the object.
+
+    Isolated object patches use the median error of all object patches as their reference.
+    """
+    reference, count = neighbour_reference(errors, is_object, statistic)
+    if np.any(is_object):
+        isolated = is_object & (count == 0)
+        if np.any(isolated):
+            reference = np.where(isolated, np.median(errors[is_object]), reference)
+    deviation = np.where(is_object, errors - reference, np.nan)
+    return deviation, count

@@ -1,0 +1,73 @@
+"""Per-pixel residual maps between a canonical crop and its reconstruction (no TensorFlow).
+
+The CAE is trained on ``alpha * (1 - MS-SSIM) + (1 - alpha) * MSE``, so its errors are judged with
+the same two ideas: a local structural dissimilarity (1 - SSIM with a Gaussian window, which
+ignores small brightness offsets and follows texture/edges) and the plain squared error (which
+catches strong contrast defects SSIM saturates on). Maps stay in canonical-crop coordinates; the
+post-processor decides which pixels belong to the object.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from scae_tf.config import PostprocessConfig
+
+RESIDUAL_KINDS = ("ssim", "l2", "ssim+l2")
+
+# Standard SSIM stabilisers for data range 1 (Wang et al. 2004).
+_C1 = 0.01**2
+_C2 = 0.03**2
+
+
+def _gaussian(image: np.ndarray, sigma: float) -> np.ndarray:
+    if sigma <= 0:
+        return image
+    # Kernel of +-3.5 sigma like skimage/tf.image.ssim (7x7 at sigma 1.5 would truncate; 11x11 does not).
+    size = int(2 * round(3.5 * sigma) + 1)
+    return cv2.GaussianBlur(image, (size, size), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT)
+
+
+def squared_error(image: np.ndarray, reconstruction: np.ndarray) -> np.ndarray:
+    """(x - y)^2 per pixel, float32."""
+    diff = np.asarray(image, np.float32) - np.asarray(reconstruction, np.float32)
+    return diff * diff
+
+
+def ssim_map(image: np.ndarray, reconstruction: np.ndarray, sigma: float = 1.5) -> np.ndarray:
+    """Local SSIM per pixel with a Gaussian window (data range 1), vectorised with OpenCV blurs."""
+    x = np.asarray(image, np.float32)
+    y = np.asarray(reconstruction, np.float32)
+    mu_x = _gaussian(x, sigma)
+    mu_y = _gaussian(y, sigma)
+    var_x = _gaussian(x * x, sigma) - mu_x * mu_x
+    var_y = _gaussian(y * y, sigma) - mu_y * mu_y
+    cov = _gaussian(x * y, sigma) - mu_x * mu_y
+    numerator = (2 * mu_x * mu_y + _C1) * (2 * cov + _C2)
+    denominator = (mu_x * mu_x + mu_y * mu_y + _C1) * (var_x + var_y + _C2)
+    return (numerator / denominator).astype(np.float32)
+
+
+def residual_map(image: np.ndarray, reconstruction: np.ndarray, config: PostprocessConfig) -> np.ndarray:
+    """The configured residual (``config.residual``), lightly smoothed, float32, same shape as the crop.
+
+    ``ssim`` = (1 - SSIM) / 2 in [0, 1]; ``l2`` = squared error; ``ssim+l2`` =
+    ``ssim_weight * (1 - SSIM) / 2 + (1 - ssim_weight) * squared error``. The smoothing
+    (``residual_smooth_sigma``) removes single-pixel reconstruction noise that no real defect has.
+    """
+    if image.shape != reconstruction.shape:
+        raise ValueError(f"crop {image.shape} and reconstruction {reconstruction.shape} differ in shape")
+    kind = config.residual
+    if kind not in RESIDUAL_KINDS:
+        raise ValueError(f"postprocess.residual must be one of {RESIDUAL_KINDS}, got {kind!r}")
+    if kind == "l2":
+        residual = squared_error(image, reconstruction)
+    else:
+        dssim = (1.0 - ssim_map(image, reconstruction, config.ssim_window_sigma)) * 0.5
+        if kind == "ssim":
+            residual = dssim
+        else:
+            weight = config.ssim_weight
+            residual = weight * dssim + (1.0 - weight) * squared_error(image, reconstruction)
+    return _gaussian(np.ascontiguousarray(residual, dtype=np.float32), config.residual_smooth_sigma)
