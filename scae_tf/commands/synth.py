@@ -3,15 +3,47 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import time
+from pathlib import Path
 
-from scae_tf.errors import ScaeError
+from scae_tf.synthetic import DEFAULT_COUNTS, DEFECT_TYPES, generate_dataset
 
 HELP = "write the embedded synthetic screw dataset (MVTec layout, subtle defects with masks)"
 
+log = logging.getLogger("scae")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("--out", type=Path, required=True, help="folder to create (MVTec category layout)")
+    parser.add_argument("--seed", type=int, default=0, help="same seed -> byte-identical images (default 0)")
+    parser.add_argument("--size", type=int, default=256, help="image side in pixels (default 256; 512, 1024 work too)")
+    parser.add_argument("--train", type=int, default=DEFAULT_COUNTS["n_train"], help="train/good images (default %(default)s)")
+    parser.add_argument("--test-good", type=int, default=DEFAULT_COUNTS["n_test_good"], help="test/good images (default %(default)s)")
+    parser.add_argument(
+        "--per-defect",
+        type=int,
+        default=DEFAULT_COUNTS["n_per_defect"],
+        help=f"test images per defect type ({', '.join(DEFECT_TYPES)}; default %(default)s)",
+    )
+    parser.add_argument("--contact-sheet", type=Path, help="also write a PNG grid of good and defective samples with mask contours")
+    parser.add_argument("--force", action="store_true", help="replace --out if it exists and is not empty")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise ScaeError("`scae synth` is not available yet (issue #2)")
+    start = time.perf_counter()
+    out = generate_dataset(
+        args.out,
+        seed=args.seed,
+        size=args.size,
+        n_train=args.train,
+        n_test_good=args.test_good,
+        n_per_defect=args.per_defect,
+        force=args.force,
+        contact_sheet=args.contact_sheet,
+    )
+    total = args.train + args.test_good + args.per_defect * len(DEFECT_TYPES)
+    log.info("wrote %d images (%dx%d, seed %d) to %s in %.1f s", total, args.size, args.size, args.seed, out, time.perf_counter() - start)
+    if args.contact_sheet is not None:
+        log.info("contact sheet: %s", args.contact_sheet)
+    return 0

@@ -1,0 +1,489 @@
+"""Synthetic screw dataset: an MVTec-layout category with subtle defects and exact masks.
+
+Why: the demo, the tests and CI need a dataset that can be shipped (MVTec's licence forbids
+copying it), that is cheap to regenerate and whose ground truth is exact. Each image is drawn
+analytically in the screw's own coordinates (``u`` along the axis from the head, ``v`` across),
+supersampled and downscaled for anti-aliasing, and composited on a textured, unevenly lit
+background with a soft shadow and sensor noise.
+
+A defect is an additive intensity field on the object. The same part is rendered with and
+without it (same noise), so the defect mask is exactly the set of pixels that changed by more
+than :data:`MASK_THRESHOLD`. Every image has its own RNG seeded from
+``(seed, split, type, index)``: the same seed gives byte-identical files, and changing one count
+leaves all other images unchanged.
+
+No TensorFlow here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from scae_tf.errors import ScaeError
+from scae_tf.imageio import write_png
+from scae_tf.progress import progress
+
+GENERATOR_VERSION = 1
+DEFECT_TYPES = ("scratch", "pit", "thread", "contamination")
+GOOD = "good"
+MASK_THRESHOLD = 2.5 / 255.0  # a pixel belongs to the defect when the defect changed it by more than this
+SUPERSAMPLE = 2
+DEFAULT_COUNTS = {"n_train": 120, "n_test_good": 16, "n_per_defect": 8}
+_SPLIT_CODES = {"train": 1, "test": 2}
+
+
+@dataclass(frozen=True)
+class SyntheticSample:
+    """One rendered part: the image, the same part without its defect, and exact masks."""
+
+    image: np.ndarray  # float32 (size, size) in [0, 1], quantised to 8-bit levels
+    clean: np.ndarray  # the same part and noise without the defect (== image for good parts)
+    object_mask: np.ndarray  # bool, the screw silhouette
+    defect_mask: np.ndarray  # bool, pixels the defect changed by more than MASK_THRESHOLD
+    defect_type: str
+
+
+@dataclass(frozen=True)
+class _Screw:
+    """Geometry (final-image pixels) and appearance of one screw."""
+
+    length: float
+    head_radius: float
+    cap_depth: float  # half-depth of the visible head face ellipse along the axis
+    cone_length: float
+    shank_radius: float
+    thread_start: float
+    tip_length: float
+    core_radius: float
+    crest_radius: float
+    pitch: float
+    helix_slope: float
+    thread_phase: float
+    recess_angle: float
+    recess_torx: bool
+    albedo: float
+    cap_level: float
+    centre: tuple[float, float]
+    angle: float
+    light: tuple[float, float]  # light direction in the image plane (unit)
+
+    @property
+    def body_start(self) -> float:
+        return self.cap_depth + self.cone_length
+
+    @property
+    def tip_start(self) -> float:
+        return self.length - self.tip_length
+
+
+def sample_rng(seed: int, split: str, defect_type: str, index: int) -> np.random.Generator:
+    """The RNG of one image, independent of every other image and of the dataset counts."""
+    type_code = zlib.crc32(defect_type.encode("utf-8"))
+    return np.random.default_rng([int(seed), _SPLIT_CODES[split], type_code, int(index), GENERATOR_VERSION])
+
+
+def _sample_screw(rng: np.random.Generator, size: int) -> _Screw:
+    length = rng.uniform(0.78, 0.85) * size
+    head_radius = rng.uniform(0.095, 0.11) * size
+    shank_radius = head_radius * rng.uniform(0.42, 0.48)
+    angle = rng.uniform(0.0, 2.0 * math.pi)
+    cos_a, sin_a = abs(math.cos(angle)), abs(math.sin(angle))
+    half_x = length / 2 * cos_a + head_radius * sin_a
+    half_y = length / 2 * sin_a + head_radius * cos_a
+    margin = 0.03 * size
+    cx = rng.uniform(half_x + margin, size - half_x - margin) if size - 2 * (half_x + margin) > 0 else size / 2
+    cy = rng.uniform(half_y + margin, size - half_y - margin) if size - 2 * (half_y + margin) > 0 else size / 2
+    light_angle = rng.uniform(-2.6, -2.0)  # from the upper left, like the reference photos
+    return _Screw(
+        length=length,
+        head_radius=head_radius,
+        cap_depth=head_radius * rng.uniform(0.28, 0.36),
+        cone_length=head_radius * rng.uniform(0.9, 1.1),
+        shank_radius=shank_radius,
+        thread_start=length * rng.uniform(0.42, 0.5),
+        tip_length=length * rng.uniform(0.07, 0.09),
+        core_radius=shank_radius * rng.uniform(0.78, 0.84),
+        crest_radius=shank_radius * rng.uniform(1.22, 1.3),
+        pitch=length * rng.uniform(0.055, 0.065),
+        helix_slope=rng.uniform(0.25, 0.35),
+        thread_phase=rng.uniform(0.0, 1.0),
+        recess_angle=rng.uniform(0.0, math.pi),
+        recess_torx=bool(rng.random() < 0.5),
+        albedo=rng.uniform(0.44, 0.54),
+        cap_level=rng.uniform(0.5, 0.6),
+        centre=(cx, cy),
+        angle=angle,
+        light=(math.cos(light_angle), math.sin(light_angle)),
+    )
+
+
+def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cells: int) -> np.ndarray:
+    """Zero-mean noise with about ``cells`` features per side, unit standard deviation."""
+    grid = rng.standard_normal((cells + 3, cells + 3)).astype(np.float32)
+    big = cv2.resize(grid, (shape[1] * (cells + 3) // cells, shape[0] * (cells + 3) // cells), interpolation=cv2.INTER_CUBIC)
+    oy, ox = (big.shape[0] - shape[0]) // 2, (big.shape[1] - shape[1]) // 2
+    out = big[oy : oy + shape[0], ox : ox + shape[1]]
+    return (out - out.mean()) / (out.std() + 1e-6)
+
+
+def _background(rng: np.random.Generator, size: int) -> np.ndarray:
+    """Light paper-like surface with uneven illumination, texture and a few faint specks."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size - 0.5
+    gx, gy = rng.uniform(-0.06, 0.06, size=2)
+    hx, hy = rng.uniform(-0.3, 0.3, size=2)
+    hot = np.exp(-((xx - hx) ** 2 + (yy - hy) ** 2) / (2 * rng.uniform(0.25, 0.45) ** 2))
+    bg = rng.uniform(0.74, 0.82) + gx * xx + gy * yy + rng.uniform(0.03, 0.07) * hot
+    bg += rng.uniform(0.008, 0.015) * _smooth_noise(rng, (size, size), 6)
+    bg += rng.uniform(0.004, 0.008) * _smooth_noise(rng, (size, size), max(8, size // 6))
+    for _ in range(int(rng.integers(2, 8))):
+        sx, sy = rng.uniform(0, size, size=2)
+        radius = rng.uniform(0.5, 1.5) * size / 256
+        bg -= rng.uniform(0.03, 0.08) * np.exp(-((xx + 0.5 - sx / size) ** 2 + (yy + 0.5 - sy / size) ** 2) * size**2 / (2 * radius**2))
+    return bg.astype(np.float32)
+
+
+def _screw_box(screw: _Screw, size: int) -> tuple[int, int, int, int]:
+    """Final-pixel bounding box (x0, y0, x1, y1) of the screw, clipped to the frame."""
+    cos_a, sin_a = math.cos(screw.angle), math.sin(screw.angle)
+    half_x = screw.length / 2 * abs(cos_a) + screw.head_radius * abs(sin_a) + 3
+    half_y = screw.length / 2 * abs(sin_a) + screw.head_radius * abs(cos_a) + 3
+    cx, cy = screw.centre
+    return (max(0, int(cx - half_x)), max(0, int(cy - half_y)), min(size, int(math.ceil(cx + half_x)) + 1), min(size, int(math.ceil(cy + half_y)) + 1))
+
+
+def _screw_coords(screw: _Screw, box: tuple[int, int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """(u, v) in final pixels for every supersampled pixel centre of ``box``."""
+    x0, y0, x1, y1 = box
+    s = SUPERSAMPLE
+    xs = (np.arange(x0 * s, x1 * s, dtype=np.float32) + 0.5) / s - 0.5 - screw.centre[0]
+    ys = (np.arange(y0 * s, y1 * s, dtype=np.float32) + 0.5) / s - 0.5 - screw.centre[1]
+    cos_a, sin_a = math.cos(screw.angle), math.sin(screw.angle)
+    u = xs[None, :] * cos_a + ys[:, None] * sin_a + screw.length / 2
+    v = -xs[None, :] * sin_a + ys[:, None] * cos_a
+    return u.astype(np.float32), v.astype(np.float32)
+
+
+def _thread_phase(screw: _Screw, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    return (u - screw.thread_start + screw.helix_slope * v) / screw.pitch + screw.thread_phase
+
+
+@dataclass
+class _Fields:
+    sdf: np.ndarray  # signed distance to the silhouette (final px, > 0 inside)
+    intensity: np.ndarray  # object intensity
+    thread_term: np.ndarray  # the thread's share of the intensity (for thread damage)
+    thread_zone: np.ndarray  # 1 where the thread is fully formed (not neck, not tip)
+
+
+def _screw_fields(screw: _Screw, u: np.ndarray, v: np.ndarray, rng: np.random.Generator) -> _Fields:
+    """Silhouette and shading of the screw on the (u, v) grid."""
+    s = screw
+    abs_v = np.abs(v)
+    lu = s.light[0] * math.cos(s.angle) + s.light[1] * math.sin(s.angle)  # light along the axis
+    lv = -s.light[0] * math.sin(s.angle) + s.light[1] * math.cos(s.angle)  # light across the axis
+
+    # Head face: an ellipse (the countersunk top seen from the side), exact-ish signed distance.
+    du = u - s.cap_depth
+    q = (du / s.cap_depth) ** 2 + (v / s.head_radius) ** 2
+    grad = 2 * np.sqrt((du / s.cap_depth**2) ** 2 + (v / s.head_radius**2) ** 2) + 1e-6
+    cap_sdf = (1 - q) / grad
+
+    # Body radius along the axis: cone, smooth shank, threads, pointed tip.
+    t_cone = np.clip((u - s.cap_depth) / s.cone_length, 0, 1)
+    cone_r = s.head_radius + (s.shank_radius - s.head_radius) * t_cone
+    phase = _thread_phase(s, u, v)
+    tri = 1 - np.abs(2 * (phase - np.floor(phase)) - 1)  # 1 on a crest, 0 between crests
+    crest = tri**3
+    ramp_in = np.clip((u - s.thread_start) / s.pitch, 0, 1)
+    taper = np.clip((s.length - u) / s.tip_length, 0, 1)
+    thread_r = (s.core_radius + (s.crest_radius - s.core_radius) * crest * ramp_in) * taper**0.8
+    neck_to_core = s.shank_radius + (s.core_radius - s.shank_radius) * ramp_in
+    thread_r = np.where(u < s.thread_start, s.shank_radius, np.maximum(thread_r, neck_to_core * taper**0.8))
+    radius = np.where(u < s.body_start, cone_r, thread_r)
+    body_sdf = np.minimum(np.minimum(radius - abs_v, u - s.cap_depth), s.length - u)
+    sdf = np.maximum(cap_sdf, body_sdf)
+
+    # Cylinder shading across the body: Lambert with the in-plane light, plus a specular streak.
+    shade_r = np.where(u < s.body_start, cone_r, np.where(u < s.thread_start, s.shank_radius, s.core_radius * np.maximum(taper, 0.05)))
+    n = np.clip(v / shade_r, -1, 1)
+    nz = np.sqrt(1 - n**2)
+    lambert = 0.6 * nz + 0.4 * n * lv
+    spec = np.exp(-(((n - 0.5 * lv) / 0.16) ** 2))
+    grain = 0.03 * _smooth_noise(rng, u.shape, max(8, u.shape[1] // 12))
+    body = s.albedo * (0.35 + 0.75 * lambert) + 0.22 * spec + grain * s.albedo
+    cone_dark = np.where(u < s.body_start, 0.85 + 0.15 * t_cone, 1.0)
+    body = body * cone_dark
+
+    # Threads: bright flank facing the light, dark flank behind, fading on the edges.
+    zone = ramp_in * np.clip((s.length - u) / (0.5 * s.tip_length), 0, 1)
+    flank = np.sin(2 * math.pi * phase + 0.6 * np.sign(lu))
+    thread_term = zone * (0.10 * flank + 0.12 * (crest - 0.25)) * (0.5 + 0.5 * nz)
+    thread_term = np.where(u < s.body_start, 0, thread_term).astype(np.float32)
+    body = body + thread_term
+
+    # Head face: lighter disc with a dark cross or torx recess and a bright rim.
+    p_u, p_v = du / s.cap_depth, v / s.head_radius  # unit-disc coordinates of the face
+    ca, sa = math.cos(s.recess_angle), math.sin(s.recess_angle)
+    ru, rv = p_u * ca - p_v * sa, p_u * sa + p_v * ca
+    if s.recess_torx:
+        rho, theta = np.sqrt(ru**2 + rv**2), np.arctan2(rv, ru)
+        recess = np.clip((0.36 + 0.06 * np.cos(6 * theta) - rho) / 0.05, 0, 1)
+    else:
+        arm = np.minimum(np.maximum(np.abs(ru) / 0.1, np.abs(rv) / 0.45), np.maximum(np.abs(rv) / 0.1, np.abs(ru) / 0.45))
+        recess = np.clip((1 - arm) / 0.25, 0, 1)
+    rim = np.exp(-((q - 0.85) / 0.12) ** 2)
+    face = s.cap_level * (1 - 0.55 * recess) + 0.12 * rim + 0.06 * p_v * lv + grain * 0.5
+    intensity = np.where(cap_sdf > body_sdf - 0.5, face, body)
+    zone_full = np.where(u < s.thread_start + s.pitch, 0.0, np.clip((s.tip_start - u) / s.pitch, 0, 1))
+    return _Fields(sdf.astype(np.float32), intensity.astype(np.float32), thread_term, zone_full.astype(np.float32))
+
+
+def _place_on_body(rng: np.random.Generator, screw: _Screw, u_lo: float, u_hi: float, v_frac: float) -> tuple[float, float]:
+    u = rng.uniform(u_lo, u_hi)
+    radius = screw.shank_radius if u < screw.thread_start else screw.core_radius
+    return u, rng.uniform(-v_frac, v_frac) * radius
+
+
+def _defect_field(kind: str, rng: np.random.Generator, screw: _Screw, u: np.ndarray, v: np.ndarray, fields: _Fields, size: int) -> np.ndarray:
+    """Additive intensity change of one subtle defect, in final-image intensity units."""
+    k = size / 256.0
+    obj = fields.intensity
+    if kind == "scratch":
+        uc, vc = _place_on_body(rng, screw, screw.body_start * 0.6, screw.tip_start - 0.03 * size, 0.55)
+        length = rng.uniform(0.05, 0.11) * size
+        direction = rng.uniform(0, math.pi)
+        bend = rng.uniform(-0.15, 0.15) * length
+        t = np.linspace(-0.5, 0.5, max(16, int(length))).astype(np.float32)
+        pu = uc + t * length * math.cos(direction) + (1 - 4 * t**2) * bend * -math.sin(direction)
+        pv = vc + t * length * math.sin(direction) + (1 - 4 * t**2) * bend * math.cos(direction)
+        dist = _distance_to_points(u, v, pu, pv, reach=3 * k + 2)
+        width = rng.uniform(0.45, 0.7) * k
+        sign = 1.0 if rng.random() < 0.5 else -1.0
+        return sign * rng.uniform(0.08, 0.16) * obj * np.exp(-0.5 * (dist / width) ** 2)
+    if kind == "pit":
+        uc, vc = _place_on_body(rng, screw, screw.body_start * 0.8, screw.tip_start - 0.03 * size, 0.5)
+        radius = rng.uniform(0.008, 0.014) * size
+        dist = np.sqrt((u - uc) ** 2 + (v - vc) ** 2)
+        depth = rng.uniform(0.1, 0.16)
+        dent = -depth * np.exp(-((dist / radius) ** 2) * 1.5)
+        rim = 0.6 * depth * np.exp(-(((dist - 1.15 * radius) / (0.35 * radius)) ** 2))
+        return obj * (dent + rim)
+    if kind == "thread":
+        uc, vc = _place_on_body(rng, screw, screw.thread_start + 1.5 * screw.pitch, screw.tip_start - screw.pitch, 0.45)
+        window = np.exp(-(((u - uc) / (0.7 * screw.pitch)) ** 2) - ((v - vc) / (rng.uniform(0.5, 0.8) * screw.core_radius)) ** 4)
+        window = window * fields.thread_zone
+        flatten = rng.uniform(0.45, 0.7)
+        phase = _thread_phase(screw, u, v)
+        crest = (1 - np.abs(2 * (phase - np.floor(phase)) - 1)) ** 2
+        return window * (-flatten * fields.thread_term - rng.uniform(0.04, 0.08) * obj * crest)
+    if kind == "contamination":
+        uc, vc = _place_on_body(rng, screw, screw.body_start * 0.7, screw.tip_start - 0.03 * size, 0.5)
+        blob = np.zeros_like(u)
+        base = rng.uniform(0.006, 0.011) * size
+        for _ in range(int(rng.integers(3, 7))):
+            ou, ov = rng.normal(0, base * 0.8, size=2)
+            r = base * rng.uniform(0.5, 1.0)
+            blob += np.exp(-((u - uc - ou) ** 2 + (v - vc - ov) ** 2) / (r * r))
+        shape = np.clip((blob - 0.35) / 0.4, 0, 1)
+        shape = shape * shape * (3 - 2 * shape)
+        sign = -1.0 if rng.random() < 0.75 else 1.0
+        return sign * rng.uniform(0.07, 0.15) * obj * shape
+    raise ValueError(f"unknown defect type {kind!r}; known: {', '.join(DEFECT_TYPES)}")
+
+
+def _distance_to_points(u: np.ndarray, v: np.ndarray, pu: np.ndarray, pv: np.ndarray, reach: float) -> np.ndarray:
+    """Distance from each pixel to a densely sampled curve, computed only near the curve."""
+    dist = np.full(u.shape, np.inf, dtype=np.float32)
+    near = (u > pu.min() - reach) & (u < pu.max() + reach) & (v > pv.min() - reach) & (v < pv.max() + reach)
+    if near.any():
+        du = u[near][:, None] - pu[None, :]
+        dv = v[near][:, None] - pv[None, :]
+        dist[near] = np.sqrt((du * du + dv * dv).min(axis=1))
+    return dist
+
+
+def _downscale(field: np.ndarray) -> np.ndarray:
+    h, w = field.shape
+    return cv2.resize(field, (w // SUPERSAMPLE, h // SUPERSAMPLE), interpolation=cv2.INTER_AREA)
+
+
+def render_sample(rng: np.random.Generator, size: int = 256, defect_type: str = GOOD) -> SyntheticSample:
+    """Render one screw (``defect_type`` "good" or one of :data:`DEFECT_TYPES`) from ``rng``."""
+    if defect_type != GOOD and defect_type not in DEFECT_TYPES:
+        raise ValueError(f"unknown defect type {defect_type!r}; known: good, {', '.join(DEFECT_TYPES)}")
+    screw = _sample_screw(rng, size)
+    background = _background(rng, size)
+    box = _screw_box(screw, size)
+    u, v = _screw_coords(screw, box)
+    fields = _screw_fields(screw, u, v, rng)
+    alpha_ss = np.clip(0.5 + fields.sdf * SUPERSAMPLE, 0, 1)
+    interior = np.clip(fields.sdf - 1.5, 0, 1)  # defects stay >= 1.5 px inside the silhouette
+    delta_ss = np.zeros_like(u)
+    defect_rng = np.random.default_rng(rng.integers(0, 2**63))  # good/defective share everything else
+    if defect_type != GOOD:
+        for _ in range(20):  # resample the rare defect that lands where it changes nothing visible
+            delta_ss = _defect_field(defect_type, defect_rng, screw, u, v, fields, size) * interior
+            if np.abs(delta_ss).max() > 3 * MASK_THRESHOLD:
+                break
+
+    x0, y0, x1, y1 = box
+    alpha = np.zeros((size, size), np.float32)
+    alpha[y0:y1, x0:x1] = _downscale(alpha_ss)
+    clean_obj = np.zeros((size, size), np.float32)
+    clean_obj[y0:y1, x0:x1] = _downscale(alpha_ss * fields.intensity)
+    delta = np.zeros((size, size), np.float32)
+    delta[y0:y1, x0:x1] = _downscale(alpha_ss * delta_ss)
+
+    shift = np.float32([[1, 0, 0.012 * size * -screw.light[0]], [0, 1, 0.012 * size * -screw.light[1]]])
+    shadow = cv2.warpAffine(alpha, shift, (size, size), borderValue=0)
+    shadow = cv2.GaussianBlur(shadow, (0, 0), 0.015 * size)
+    background = background * (1 - rng.uniform(0.18, 0.3) * shadow)
+    noise = rng.normal(0, rng.uniform(0.004, 0.009), size=(size, size)).astype(np.float32)
+    clean = background * (1 - alpha) + clean_obj + noise
+    image = clean + delta
+    clean_q = np.round(np.clip(clean, 0, 1) * 255) / 255
+    image_q = np.round(np.clip(image, 0, 1) * 255) / 255
+    return SyntheticSample(
+        image=image_q.astype(np.float32),
+        clean=clean_q.astype(np.float32),
+        object_mask=alpha >= 0.5,
+        defect_mask=np.abs(delta) > MASK_THRESHOLD,
+        defect_type=defect_type,
+    )
+
+
+def _to_u8(image: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(image * 255), 0, 255).astype(np.uint8)
+
+
+def _plan(n_train: int, n_test_good: int, n_per_defect: int, defect_types: tuple[str, ...]) -> list[tuple[str, str, int]]:
+    plan = [("train", GOOD, i) for i in range(n_train)]
+    plan += [("test", GOOD, i) for i in range(n_test_good)]
+    plan += [("test", kind, i) for kind in defect_types for i in range(n_per_defect)]
+    return plan
+
+
+def _check_out(out: Path, force: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise ScaeError("--out exists and is a file; choose a folder path", out)
+    if out.is_dir() and any(out.iterdir()) and not force:
+        raise ScaeError("output folder exists and is not empty; choose another --out or pass --force to replace it", out)
+
+
+def generate_dataset(
+    out: str | Path,
+    seed: int = 0,
+    size: int = 256,
+    n_train: int = DEFAULT_COUNTS["n_train"],
+    n_test_good: int = DEFAULT_COUNTS["n_test_good"],
+    n_per_defect: int = DEFAULT_COUNTS["n_per_defect"],
+    defect_types: tuple[str, ...] = DEFECT_TYPES,
+    force: bool = False,
+    contact_sheet: str | Path | None = None,
+) -> Path:
+    """Write a synthetic MVTec-layout screw category to ``out`` atomically and return its path.
+
+    Layout: train/good, test/good, test/<defect>, ground_truth/<defect>/<name>_mask.png, plus
+    object_masks/<split>/<type>/<name>.png (the true silhouette, to score the segmenter; the
+    loader ignores it) and dataset.json.
+    """
+    out = Path(out)
+    if size < 64:
+        raise ScaeError(f"--size {size} is too small to draw a screw; use 64 or more", out)
+    if n_train < 1 or n_test_good < 0 or n_per_defect < 0:
+        raise ScaeError("counts must be >= 0 (and --train >= 1)", out)
+    unknown = [t for t in defect_types if t not in DEFECT_TYPES]
+    if unknown:
+        raise ScaeError(f"unknown defect type(s) {', '.join(unknown)}; known: {', '.join(DEFECT_TYPES)}", out)
+    _check_out(out, force)
+    if contact_sheet is not None and not Path(contact_sheet).resolve().parent.is_dir():
+        raise ScaeError("folder for the contact sheet does not exist; create it first", Path(contact_sheet).resolve().parent)
+    parent = out.resolve().parent
+    if not parent.is_dir():
+        raise ScaeError("parent folder does not exist; create it first", parent)
+    tmp = parent / f".{out.name}.tmp-{os.getpid()}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    try:
+        plan = _plan(n_train, n_test_good, n_per_defect, defect_types)
+        for split, kind, index in progress(plan, desc="synth", total=len(plan)):
+            sample = render_sample(sample_rng(seed, split, kind, index), size, kind)
+            name = f"{index:03d}"
+            folder = tmp / split / kind
+            folder.mkdir(parents=True, exist_ok=True)
+            write_png(folder / f"{name}.png", _to_u8(sample.image))
+            obj_dir = tmp / "object_masks" / split / kind
+            obj_dir.mkdir(parents=True, exist_ok=True)
+            write_png(obj_dir / f"{name}.png", sample.object_mask.astype(np.uint8) * 255)
+            if kind != GOOD:
+                gt_dir = tmp / "ground_truth" / kind
+                gt_dir.mkdir(parents=True, exist_ok=True)
+                write_png(gt_dir / f"{name}_mask.png", sample.defect_mask.astype(np.uint8) * 255)
+        meta = {
+            "generator": "scae_tf.synthetic",
+            "generator_version": GENERATOR_VERSION,
+            "seed": int(seed),
+            "size": int(size),
+            "counts": {"train_good": n_train, "test_good": n_test_good, "per_defect": n_per_defect},
+            "defect_types": list(defect_types),
+            "mask_threshold": MASK_THRESHOLD,
+        }
+        (tmp / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")
+        _check_out(out, force)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if contact_sheet is not None:
+        write_contact_sheet(contact_sheet, seed=seed, size=size, defect_types=defect_types)
+    return out
+
+
+def contact_sheet(seed: int = 0, size: int = 256, tile: int = 160, defect_types: tuple[str, ...] = DEFECT_TYPES) -> np.ndarray:
+    """RGB uint8 grid, one column per type (good first): the whole image with the defect mask
+    contour in red, and below it a 4x zoom on the defect without the contour (to judge subtlety)."""
+    columns = (GOOD, *defect_types)
+    sheet = np.full((2 * tile + 18, len(columns) * tile, 3), 255, np.uint8)
+    for col, kind in enumerate(columns):
+        cv2.putText(sheet, kind, (col * tile + 6, 2 * tile + 13), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+        sample = render_sample(sample_rng(seed, "test", kind, 0), size, kind)
+        gray = _to_u8(sample.image)
+        rgb = cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB)
+        focus = sample.defect_mask if sample.defect_mask.any() else sample.object_mask
+        ys, xs = np.nonzero(focus)
+        half = size // 8
+        cy = int(np.clip(ys.mean(), half, size - half))
+        cx = int(np.clip(xs.mean(), half, size - half))
+        zoom = cv2.resize(gray[cy - half : cy + half, cx - half : cx + half], (tile, tile), interpolation=cv2.INTER_CUBIC)
+        if kind != GOOD:
+            contours, _ = cv2.findContours(sample.defect_mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+            cv2.drawContours(rgb, contours, -1, (255, 0, 0), max(1, size // 256))
+        sheet[:tile, col * tile : (col + 1) * tile] = cv2.resize(rgb, (tile, tile), interpolation=cv2.INTER_AREA)
+        sheet[tile : 2 * tile, col * tile : (col + 1) * tile] = cv2.cvtColor(zoom, cv2.COLOR_GRAY2RGB)
+    return sheet
+
+
+def write_contact_sheet(path: str | Path, seed: int = 0, size: int = 256, defect_types: tuple[str, ...] = DEFECT_TYPES) -> Path:
+    """Write :func:`contact_sheet` as PNG (same images as ``test/`` of a dataset with this seed)."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise ScaeError("folder for the contact sheet does not exist; create it first", path.parent)
+    sheet = cv2.cvtColor(contact_sheet(seed=seed, size=size, defect_types=defect_types), cv2.COLOR_RGB2BGR)
+    ok, encoded = cv2.imencode(".png", sheet, [cv2.IMWRITE_PNG_COMPRESSION, 9])  # it is committed to the repo
+    if not ok:
+        raise ScaeError("could not encode the contact sheet as PNG", path)
+    tmp = path.with_name(path.name + ".tmp")
+    encoded.tofile(tmp)
+    tmp.replace(path)
+    return path
