@@ -1,0 +1,57 @@
+"""Classical object masks: the U-Net's training targets on good images (no labels needed).
+
+The part is dark on a light, unevenly lit background and casts a soft shadow. The shadow must
+stay OUT of the mask (its shape follows the part's roll and the light, not the part, and it
+adds variance to every patch statistic downstream) while thin thread crests, the tip and the
+bright head face must stay IN (defects there must fall inside the mask).
+
+Recipe: divide by a background estimate (morphological closing at low resolution, which removes
+the thin dark part but keeps the lighting gradient and most of the broad shadow), so the shadow
+becomes faint while the part stays dark; threshold this ratio below Otsu's level (the soft shadow
+sits just under the background, the part far below); recover bright regions of the part
+(specular head face, reflections on the shank) that are nearly enclosed by dark part pixels with
+a closing restricted to pixels the looser Otsu level accepts; keep the largest component; fill holes.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from scae_tf.preprocessing import fill_holes, largest_component
+
+BACKGROUND_SIDE = 128  # background estimated at this resolution (fast, and smooth by construction)
+BACKGROUND_CLOSING = 31  # closing diameter at BACKGROUND_SIDE: wider than the part's head
+STRICT_FACTOR = 0.88  # part threshold = this * Otsu level of the ratio image (excludes soft shadow)
+RECOVERY_CLOSING = 9  # px at 512: bright gaps narrower than this, inside the loose mask, are part
+
+
+def background_estimate(work: np.ndarray) -> np.ndarray:
+    """Light background with its lighting gradient, the dark part removed (same size as ``work``)."""
+    height, width = work.shape
+    small = cv2.resize(work, (BACKGROUND_SIDE, BACKGROUND_SIDE), interpolation=cv2.INTER_AREA)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (BACKGROUND_CLOSING, BACKGROUND_CLOSING))
+    closed = cv2.GaussianBlur(cv2.morphologyEx(small, cv2.MORPH_CLOSE, kernel), (0, 0), 4)
+    return cv2.resize(closed, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+def _disk(diameter: int) -> np.ndarray:
+    diameter = max(1, int(diameter) | 1)
+    return cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (diameter, diameter))
+
+
+def classical_object_mask(work: np.ndarray, strict_factor: float = STRICT_FACTOR) -> np.ndarray:
+    """Bool object mask of a dark part on a light background (see module docstring)."""
+    work = np.asarray(work, dtype=np.float32)
+    if work.ndim != 2:
+        raise ValueError(f"expected a gray work image, got shape {work.shape}")
+    px = work.shape[0] / 512.0  # morphology sizes are tuned at 512 px
+    ratio = cv2.GaussianBlur(work, (0, 0), 1.0) / np.maximum(background_estimate(work), 1e-3)
+    ratio8 = (np.clip(ratio, 0.0, 1.0) * 255.0).astype(np.uint8)
+    otsu, _ = cv2.threshold(ratio8, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    loose = ratio < otsu / 255.0
+    strict = (ratio < strict_factor * otsu / 255.0).astype(np.uint8)
+    strict = cv2.morphologyEx(strict, cv2.MORPH_OPEN, _disk(round(3 * px)))
+    closed = cv2.morphologyEx(strict, cv2.MORPH_CLOSE, _disk(round(RECOVERY_CLOSING * px))) > 0
+    mask = (strict > 0) | (closed & loose)
+    return fill_holes(largest_component(mask))
