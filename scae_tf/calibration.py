@@ -1,0 +1,305 @@
+"""Calibration on good images: everything the post-processor needs, saved as ``calibration.json``.
+
+``calibrate`` runs segment -> canonical crop -> reconstruct -> residual on good calibration images
+(a split of train/good, never test images) and measures, from good parts only:
+
+* per-position mean/std of the residual (for per-pixel z-scores), when enabled;
+* sigma of the neighbour deviation per zone (RMS about 0 over all object patches of the zone, so a
+  zone whose patches are systematically hotter than their neighbours also gets a larger sigma),
+  floored at ``zone_sigma_floor`` x the pooled sigma; zones never seen fall back to the pooled one;
+* tau, the image threshold, on the distribution of the image score (max d over candidates).
+
+Leave-one-out, so tau is not measured on the images that made the statistics: image i's z-map is
+computed with per-position statistics of the OTHER images, and its max statistic with zone sigmas
+of the other images (exact, from per-image sums). Every image then serves both to estimate the
+statistics and, out of sample, to set tau. (Second-order leakage remains: image i took part in the
+position statistics of the images whose deviations make its sigma; it is small next to the first-
+order effect and not worth halving an already small calibration set.) The stored statistics use
+all images.
+
+The file also records the false-alarm rate on the calibration images of the final rule and of the
+plain pooled ``d > k`` rule (and of zone sigmas with ``d > k``), so the effect of calibrating the
+max statistic and of zones is visible.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scae_tf.config import PostprocessConfig, from_dict, to_dict
+from scae_tf.errors import ScaeError
+from scae_tf.postprocess import PositionStats, PositionSums, PostProcessor, image_threshold, stats_from_sums
+from scae_tf.residual import residual_map
+
+CALIBRATION_VERSION = 1
+MIN_CALIBRATION_IMAGES = 4
+# Post-processing settings the stored statistics depend on; the others (k, target rate) only set tau.
+STATISTICS_FIELDS = (
+    "residual",
+    "patch_size",
+    "patch_stride",
+    "min_object_fraction",
+    "top_fraction",
+    "zones",
+    "per_position_zscore",
+    "ssim_weight",
+    "ssim_window_sigma",
+    "residual_smooth_sigma",
+    "neighbour_statistic",
+    "zscore_smooth_sigma",
+    "zscore_std_floor",
+    "zone_sigma_floor",
+    "stats_downsample",
+)
+
+
+def _encode_array(array: np.ndarray) -> str:
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(array, dtype=np.float32), allow_pickle=False)
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _decode_array(text: str) -> np.ndarray:
+    return np.load(io.BytesIO(base64.b64decode(text.encode("ascii"), validate=True)), allow_pickle=False)
+
+
+@dataclass
+class Calibration:
+    """What calibration measured on good images; ``postprocessor()`` turns it into a decision rule."""
+
+    config: PostprocessConfig
+    crop_shape: tuple[int, int]
+    zone_sigma: np.ndarray  # (n_zones,)
+    pooled_sigma: float
+    threshold: float  # tau on the image score (max d over candidates)
+    position_stats: PositionStats | None
+    max_statistics: list[float]  # out-of-sample image score of every calibration image
+    false_alarm_rate: float  # of the final rule (d > tau) on the calibration images
+    false_alarm_rate_pooled_k: float  # of the plain rule: pooled sigma, d > k
+    false_alarm_rate_zones_k: float  # zone sigmas, d > k
+    n_images: int  # calibration images used (a crop without object has no max statistic)
+    image_names: list[str] = field(default_factory=list)
+    method: str = "leave-one-out"
+    version: int = CALIBRATION_VERSION
+
+    def postprocessor(self) -> PostProcessor:
+        return PostProcessor(self.config, self.crop_shape, self.position_stats, self.zone_sigma, self.threshold)
+
+    def check_compatible(self, config: PostprocessConfig, crop_shape: tuple[int, int], path: str | Path | None = None) -> None:
+        """ScaeError when ``config``/``crop_shape`` differ from what the statistics were measured with."""
+        if tuple(crop_shape) != tuple(self.crop_shape):
+            raise ScaeError(
+                f"calibration was measured on {self.crop_shape[0]}x{self.crop_shape[1]} crops but the pipeline makes "
+                f"{crop_shape[0]}x{crop_shape[1]} crops; re-run calibration with this pre-processing",
+                path,
+            )
+        ours, theirs = to_dict(self.config), to_dict(config)
+        differing = [name for name in STATISTICS_FIELDS if ours[name] != theirs[name]]
+        if differing:
+            detail = ", ".join(f"{n}={ours[n]!r} vs {theirs[n]!r}" for n in differing)
+            raise ScaeError(f"calibration was made with other post-processing settings ({detail}); re-run calibration", path)
+
+    def to_dict(self) -> dict[str, Any]:
+        stats = None
+        if self.position_stats is not None:
+            stats = {
+                "shape": list(self.position_stats.shape),
+                "downsample": self.config.stats_downsample,
+                "mean_npy_base64": _encode_array(self.position_stats.compact_mean),
+                "std_npy_base64": _encode_array(self.position_stats.compact_std),
+            }
+        return {
+            "version": self.version,
+            "method": self.method,
+            "config": to_dict(self.config),
+            "crop_shape": list(self.crop_shape),
+            "zone_sigma": [float(s) for s in self.zone_sigma],
+            "pooled_sigma": float(self.pooled_sigma),
+            "threshold": float(self.threshold),
+            "k_sigma": float(self.config.k_sigma),
+            "target_false_alarm_rate": float(self.config.target_false_alarm_rate),
+            "false_alarm_rate": float(self.false_alarm_rate),
+            "false_alarm_rate_pooled_k": float(self.false_alarm_rate_pooled_k),
+            "false_alarm_rate_zones_k": float(self.false_alarm_rate_zones_k),
+            "max_statistics": [float(v) for v in self.max_statistics],
+            "n_images": self.n_images,
+            "image_names": list(self.image_names),
+            "position_stats": stats,
+        }
+
+    def save(self, path: str | Path) -> None:
+        """Write atomically (temp name, then rename): a crash never leaves half a calibration."""
+        path = Path(path)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Calibration:
+        path = Path(path)
+        if not path.is_file():
+            raise ScaeError("calibration not found; run `scae train` (it calibrates) or restore calibration.json", path)
+        try:
+            data = json.loads(path.read_text())
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ScaeError(f"corrupt calibration ({err}); re-run calibration or restore the file", path) from None
+        if not isinstance(data, dict):
+            raise ScaeError("corrupt calibration (not a JSON object); re-run calibration or restore the file", path)
+        if data.get("version") != CALIBRATION_VERSION:
+            raise ScaeError(
+                f"calibration format version {data.get('version')!r} is not the supported {CALIBRATION_VERSION}; re-run calibration",
+                path,
+            )
+        try:
+            config = from_dict(PostprocessConfig, data["config"], where=f"{path}: config")
+            stats = None
+            if data["position_stats"] is not None:
+                raw = data["position_stats"]
+                stats = PositionStats(
+                    _decode_array(raw["mean_npy_base64"]), _decode_array(raw["std_npy_base64"]), tuple(int(v) for v in raw["shape"])
+                )
+            calibration = cls(
+                config=config,
+                crop_shape=tuple(int(v) for v in data["crop_shape"]),
+                zone_sigma=np.asarray(data["zone_sigma"], dtype=np.float64),
+                pooled_sigma=float(data["pooled_sigma"]),
+                threshold=float(data["threshold"]),
+                position_stats=stats,
+                max_statistics=[float(v) for v in data["max_statistics"]],
+                false_alarm_rate=float(data["false_alarm_rate"]),
+                false_alarm_rate_pooled_k=float(data["false_alarm_rate_pooled_k"]),
+                false_alarm_rate_zones_k=float(data["false_alarm_rate_zones_k"]),
+                n_images=int(data["n_images"]),
+                image_names=[str(n) for n in data.get("image_names", [])],
+                method=str(data.get("method", "leave-one-out")),
+            )
+            calibration.postprocessor()  # validates zone count, sigma > 0, stats shape
+        except ScaeError:
+            raise
+        except (KeyError, TypeError, ValueError, OSError) as err:
+            raise ScaeError(f"corrupt calibration ({err.__class__.__name__}: {err}); re-run calibration or restore the file", path) from None
+        return calibration
+
+
+def crop_residual(backend: Any, preprocessor: Any, work: np.ndarray, config: PostprocessConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(residual, crop mask) of one work image: segment -> canonical crop -> reconstruct -> residual."""
+    mask = preprocessor.mask_from_prob(backend.segment(preprocessor.seg_input(work)))
+    crop, crop_mask, _ = preprocessor.canonical(work, mask)
+    reconstruction = np.asarray(backend.reconstruct(crop), dtype=np.float32).reshape(crop.shape)
+    return residual_map(crop, reconstruction, config), crop_mask
+
+
+def calibrate(
+    backend: Any,
+    preprocessor: Any,
+    config: PostprocessConfig,
+    works: Iterable[np.ndarray],
+    names: Sequence[str] | None = None,
+) -> Calibration:
+    """Calibrate on good work images (``Preprocessor.work_image`` output); see the module docstring."""
+    residuals, masks = [], []
+    for work in works:
+        residual, crop_mask = crop_residual(backend, preprocessor, work, config)
+        residuals.append(residual)
+        masks.append(crop_mask)
+    return calibrate_residuals(residuals, masks, config, names)
+
+
+def _zone_sums(deviation: np.ndarray, is_object: np.ndarray, zones: np.ndarray, n_zones: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per-zone sum of squared deviations and patch count of one image."""
+    squares = np.bincount(zones[is_object], weights=deviation[is_object] ** 2, minlength=n_zones)
+    counts = np.bincount(zones[is_object], minlength=n_zones).astype(np.float64)
+    return squares, counts
+
+
+def _sigmas(squares: np.ndarray, counts: np.ndarray, floor_fraction: float) -> tuple[np.ndarray, float]:
+    """(zone sigmas, pooled sigma) from summed squares and counts; floored, unseen zones pooled."""
+    total = counts.sum()
+    pooled = math.sqrt(squares.sum() / total) if total > 0 else 0.0
+    pooled = max(pooled, 1e-9)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        zone = np.where(counts > 0, np.sqrt(squares / np.maximum(counts, 1)), pooled)
+    return np.maximum(zone, max(floor_fraction * pooled, 1e-9)), pooled
+
+
+def calibrate_residuals(
+    residuals: Sequence[np.ndarray],
+    masks: Sequence[np.ndarray],
+    config: PostprocessConfig,
+    names: Sequence[str] | None = None,
+) -> Calibration:
+    """Calibration from residual maps and crop masks of good images (leave-one-out, see module docstring)."""
+    n = len(residuals)
+    if n < MIN_CALIBRATION_IMAGES:
+        raise ScaeError(
+            f"calibration needs at least {MIN_CALIBRATION_IMAGES} good images, got {n}; add good images to the training set"
+        )
+    if len(masks) != n or (names is not None and len(names) != n):
+        raise ValueError("residuals, masks and names must have the same length")
+    crop_shape = tuple(int(v) for v in residuals[0].shape)
+    plain = PostProcessor(config, crop_shape)  # raw errors, sigma 1: only the analysis is used
+
+    def stats_of(sums: PositionSums) -> PositionStats:
+        return stats_from_sums(sums, config.zscore_smooth_sigma, config.zscore_std_floor, config.stats_downsample)
+
+    position_stats = None
+    total = None
+    sums = [PositionSums.of(r, m) for r, m in zip(residuals, masks, strict=True)] if config.per_position_zscore else []
+    if config.per_position_zscore:
+        total = sums[0]
+        for other in sums[1:]:
+            total = total + other
+        position_stats = stats_of(total)
+
+    analyses = []
+    for i, (residual, mask) in enumerate(zip(residuals, masks, strict=True)):
+        if residual.shape != crop_shape:
+            raise ValueError(f"residual {i} has shape {residual.shape}, expected {crop_shape}")
+        errors_map = stats_of(total - sums[i]).zscore(residual) if config.per_position_zscore else residual
+        analyses.append(plain._analyse(errors_map, np.asarray(mask, dtype=bool)))
+    if not any(a.is_object.any() for a in analyses):
+        raise ScaeError("no object patch in any calibration crop; check the segmentation of the good images")
+
+    n_zones = plain.n_zones
+    per_image = [_zone_sums(a.deviation, a.is_object, a.zones, n_zones) for a in analyses]
+    squares = np.stack([s for s, _ in per_image])
+    counts = np.stack([c for _, c in per_image])
+    zone_sigma, pooled_sigma = _sigmas(squares.sum(0), counts.sum(0), config.zone_sigma_floor)
+
+    max_zone, max_pooled = [], []
+    for i, analysis in enumerate(analyses):
+        sigma_i, pooled_i = _sigmas(squares.sum(0) - squares[i], counts.sum(0) - counts[i], config.zone_sigma_floor)
+        candidates = analysis.candidate
+        if not candidates.any():
+            continue  # segmentation found no object in this good image: nothing to learn from it
+        deviation = analysis.deviation[candidates]
+        max_zone.append(float(np.max(deviation / sigma_i[analysis.zones[candidates]])))
+        max_pooled.append(float(np.max(deviation / pooled_i)))
+    max_zone_arr = np.asarray(max_zone)
+    if max_zone_arr.size < 2:
+        raise ScaeError("fewer than 2 calibration crops contain the object; check the segmentation of the good images")
+    threshold = image_threshold(max_zone_arr, config.target_false_alarm_rate, config.k_sigma, config.threshold_method)
+    k = config.k_sigma
+    return Calibration(
+        config=config,
+        crop_shape=crop_shape,
+        zone_sigma=zone_sigma,
+        pooled_sigma=pooled_sigma,
+        threshold=threshold,
+        position_stats=position_stats,
+        max_statistics=max_zone,
+        false_alarm_rate=float(np.mean(max_zone_arr > threshold)),
+        false_alarm_rate_pooled_k=float(np.mean(np.asarray(max_pooled) > k)),
+        false_alarm_rate_zones_k=float(np.mean(max_zone_arr > k)),
+        n_images=n,
+        image_names=[str(name) for name in names] if names is not None else [],
+    )

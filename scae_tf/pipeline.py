@@ -1,0 +1,203 @@
+"""The inspection path: image -> verdict, score, flagged patches and anomaly map (no TensorFlow).
+
+``InspectionPipeline`` chains pre-processing (work image, segmentation, canonical crop), the CAE
+reconstruction, the residual and the calibrated patch post-processor, for either back-end (Keras
+on the training workstation, TFLite on the inspection PC). ``load_pipeline`` opens a run dir or an
+exported bundle. Every stage is timed with ``time.perf_counter`` so the latency budget can be
+checked per stage.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from scae_tf.calibration import Calibration
+from scae_tf.config import PostprocessConfig, RunConfig, load_config
+from scae_tf.errors import ScaeError
+from scae_tf.imageio import read_image
+from scae_tf.pose import Pose, crop_corners_in_image, warp_to_image
+from scae_tf.postprocess import FlaggedPatch, PatchTable, PostProcessor
+from scae_tf.preprocessing import Preprocessor, PreprocessState
+from scae_tf.residual import residual_map
+
+STAGES = ("decode", "segment", "pose", "reconstruct", "postprocess", "total")
+
+
+class Backend(Protocol):
+    def segment(self, image: np.ndarray) -> np.ndarray: ...
+    def reconstruct(self, crop: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass
+class InspectionResult:
+    """One inspected image (contract in docs/architecture.md, plus the crop-space maps evaluation needs)."""
+
+    anomalous: bool
+    score: float  # continuous image score, higher = more anomalous (max d over candidates)
+    threshold: float  # calibrated threshold on score; anomalous == score > threshold
+    anomaly_map: np.ndarray  # float32 (work_size, work_size), image coordinates, 0 off the object
+    object_mask: np.ndarray  # bool (work_size, work_size)
+    pose: Pose
+    patches: PatchTable
+    flagged: list[FlaggedPatch]
+    timings: dict[str, float]  # seconds per stage: decode, segment, pose, reconstruct, postprocess, total
+    crop: np.ndarray  # canonical crop fed to the CAE
+    crop_mask: np.ndarray  # bool, object in the crop
+    reconstruction: np.ndarray
+    residual: np.ndarray  # residual map in crop coordinates
+    crop_anomaly_map: np.ndarray  # anomaly map in crop coordinates
+    input_shape: tuple[int, int] = (0, 0)  # (height, width) of the input image
+
+
+class InspectionPipeline:
+    """Back-end + learned pre-processing + calibration -> ``InspectionResult`` per image.
+
+    Without a calibration the scores are raw neighbour deviations and nothing is flagged
+    (threshold = inf): useful to look at maps, not to decide.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        state: PreprocessState,
+        calibration: Calibration | None,
+        config: PostprocessConfig,
+    ):
+        self.backend = backend
+        self.state = state
+        self.preprocessor = Preprocessor(state)
+        self.calibration = calibration
+        self.config = config
+        crop_shape = (state.config.crop_height, state.config.crop_width)
+        if calibration is not None:
+            calibration.check_compatible(config, crop_shape)
+            self.postprocessor = calibration.postprocessor()
+        else:
+            self.postprocessor = PostProcessor(config, crop_shape)
+
+    @property
+    def threshold(self) -> float:
+        return self.postprocessor.threshold
+
+    def inspect(self, image: np.ndarray, timings: dict[str, float] | None = None) -> InspectionResult:
+        """Inspect one float image in [0, 1] (gray or RGB, any size)."""
+        times = {stage: 0.0 for stage in STAGES}
+        times.update(timings or {})
+        start = time.perf_counter()
+        image = np.asarray(image)
+        input_shape = (int(image.shape[0]), int(image.shape[1])) if image.ndim >= 2 else (0, 0)
+        pre = self.preprocessor
+
+        work = pre.work_image(image)
+        object_mask = pre.mask_from_prob(self.backend.segment(pre.seg_input(work)))
+        after_segment = time.perf_counter()
+        times["segment"] = after_segment - start
+
+        crop, crop_mask, pose = pre.canonical(work, object_mask)
+        after_pose = time.perf_counter()
+        times["pose"] = after_pose - after_segment
+
+        reconstruction = np.asarray(self.backend.reconstruct(crop), dtype=np.float32).reshape(crop.shape)
+        after_reconstruct = time.perf_counter()
+        times["reconstruct"] = after_reconstruct - after_pose
+
+        residual = residual_map(crop, reconstruction, self.config)
+        decision = self.postprocessor(residual, crop_mask)
+        anomaly_map = warp_to_image(decision.pixel_map, pose, work.shape) * object_mask
+        flagged = [
+            self._flagged_patch(decision.patches, i, pose, work.shape, input_shape)
+            for i in np.flatnonzero(decision.patches.flagged)
+        ]
+        end = time.perf_counter()
+        times["postprocess"] = end - after_reconstruct
+        times["total"] = end - start + times["decode"]
+        return InspectionResult(
+            anomalous=decision.anomalous,
+            score=decision.score,
+            threshold=decision.threshold,
+            anomaly_map=anomaly_map.astype(np.float32),
+            object_mask=object_mask,
+            pose=pose,
+            patches=decision.patches,
+            flagged=flagged,
+            timings=times,
+            crop=crop,
+            crop_mask=crop_mask,
+            reconstruction=reconstruction,
+            residual=residual,
+            crop_anomaly_map=decision.pixel_map,
+            input_shape=input_shape,
+        )
+
+    def inspect_path(self, path: str | Path) -> InspectionResult:
+        """Decode ``path`` (timed as ``decode``) and inspect it."""
+        start = time.perf_counter()
+        image = read_image(path)
+        decode = time.perf_counter() - start
+        return self.inspect(image, {"decode": decode})
+
+    @staticmethod
+    def _flagged_patch(
+        patches: PatchTable, index: int, pose: Pose, work_shape: tuple[int, ...], input_shape: tuple[int, int]
+    ) -> FlaggedPatch:
+        """Map a crop box through the pose (crop -> work px) and the work resize (work -> input px)."""
+        box_crop = tuple(int(v) for v in patches.boxes[index])
+        corners = crop_corners_in_image(box_crop, pose).astype(np.float64)
+        # Pixel centres at integers on both sides: x_in + 0.5 = (x_work + 0.5) * W_in / W_work.
+        scale = np.array([input_shape[1] / work_shape[1], input_shape[0] / work_shape[0]])
+        corners = (corners + 0.5) * scale - 0.5
+        x0 = max(0, math.floor(corners[:, 0].min()))
+        y0 = max(0, math.floor(corners[:, 1].min()))
+        x1 = min(input_shape[1], math.ceil(corners[:, 0].max()) + 1)
+        y1 = min(input_shape[0], math.ceil(corners[:, 1].max()) + 1)
+        return FlaggedPatch(
+            box_crop=box_crop,  # type: ignore[arg-type]
+            score=float(patches.normalised[index]),
+            zone=int(patches.zones[index]),
+            corners=corners.astype(np.float32),
+            box=(x0, y0, x1, y1),
+        )
+
+
+def _run_config(folder: Path) -> RunConfig:
+    path = folder / "config.json"
+    return load_config(path) if path.is_file() else RunConfig()
+
+
+def load_pipeline(path: str | Path, threads: int = 2) -> InspectionPipeline:
+    """Open a bundle (folder with ``manifest.json``: TFLite, hashes verified) or a run dir (Keras, needs TF)."""
+    folder = Path(path)
+    if not folder.is_dir():
+        raise ScaeError("not a folder; pass a run dir written by `scae train` or a bundle written by `scae export`", folder)
+    is_bundle = (folder / "manifest.json").is_file()
+    bundle = None
+    if is_bundle:
+        from scae_tf.runtime import open_bundle
+
+        bundle = open_bundle(folder)  # verifies every file's sha256 before anything is read
+    for name, fix in (
+        ("preprocessing.json", "re-run `scae train` or restore the file"),
+        ("calibration.json", "re-run `scae train` (it calibrates after training) or restore the file"),
+    ):
+        if not (folder / name).is_file():
+            kind = "bundle" if is_bundle else "run dir"
+            raise ScaeError(f"this {kind} has no {name}; {fix}", folder)
+    state = PreprocessState.load(folder / "preprocessing.json")
+    calibration = Calibration.load(folder / "calibration.json")
+    config = _run_config(folder).postprocess
+    calibration.check_compatible(config, (state.config.crop_height, state.config.crop_width), folder / "calibration.json")
+    if is_bundle:
+        from scae_tf.runtime import LiteBackend
+
+        backend: Backend = LiteBackend.from_bundle(bundle, threads=threads)
+    else:
+        from scae_tf.keras_backend import KerasBackend
+
+        backend = KerasBackend.from_run_dir(folder)
+    return InspectionPipeline(backend, state, calibration, config)
