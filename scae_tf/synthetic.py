@@ -37,6 +37,7 @@ DEFECT_TYPES = ("scratch", "pit", "thread", "contamination")
 GOOD = "good"
 MASK_THRESHOLD = 2.5 / 255.0  # a pixel belongs to the defect when the defect changed it by more than this
 SUPERSAMPLE = 2
+MAX_DEFECT_CONTRAST = 0.16  # a defect changes the object's intensity by at most this fraction
 DEFAULT_COUNTS = {"n_train": 120, "n_test_good": 16, "n_per_defect": 8}
 _SPLIT_CODES = {"train": 1, "test": 2}
 
@@ -266,7 +267,7 @@ def _defect_field(kind: str, rng: np.random.Generator, screw: _Screw, u: np.ndar
         pu = uc + t * length * math.cos(direction) + (1 - 4 * t**2) * bend * -math.sin(direction)
         pv = vc + t * length * math.sin(direction) + (1 - 4 * t**2) * bend * math.cos(direction)
         dist = _distance_to_points(u, v, pu, pv, reach=3 * k + 2)
-        width = rng.uniform(0.45, 0.7) * k
+        width = rng.uniform(0.45, 0.7) * max(k, 1.0)  # stays visible below 256 px
         sign = 1.0 if rng.random() < 0.5 else -1.0
         return sign * rng.uniform(0.08, 0.16) * obj * np.exp(-0.5 * (dist / width) ** 2)
     if kind == "pit":
@@ -331,7 +332,9 @@ def render_sample(rng: np.random.Generator, size: int = 256, defect_type: str = 
     defect_rng = np.random.default_rng(rng.integers(0, 2**63))  # good/defective share everything else
     if defect_type != GOOD:
         for _ in range(20):  # resample the rare defect that lands where it changes nothing visible
-            delta_ss = _defect_field(defect_type, defect_rng, screw, u, v, fields, size) * interior
+            delta_ss = _defect_field(defect_type, defect_rng, screw, u, v, fields, size)
+            limit = MAX_DEFECT_CONTRAST * fields.intensity  # subtle by construction
+            delta_ss = np.clip(delta_ss, -limit, limit) * interior
             if np.abs(delta_ss).max() > 3 * MASK_THRESHOLD:
                 break
 
