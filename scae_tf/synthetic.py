@@ -94,8 +94,8 @@ def sample_rng(seed: int, split: str, defect_type: str, index: int) -> np.random
 
 def _sample_screw(rng: np.random.Generator, size: int) -> _Screw:
     length = rng.uniform(0.78, 0.85) * size
-    head_radius = rng.uniform(0.095, 0.11) * size
-    shank_radius = head_radius * rng.uniform(0.42, 0.48)
+    head_radius = rng.uniform(0.105, 0.12) * size
+    shank_radius = head_radius * rng.uniform(0.46, 0.52)
     angle = rng.uniform(0.0, 2.0 * math.pi)
     cos_a, sin_a = abs(math.cos(angle)), abs(math.sin(angle))
     half_x = length / 2 * cos_a + head_radius * sin_a
@@ -107,20 +107,20 @@ def _sample_screw(rng: np.random.Generator, size: int) -> _Screw:
     return _Screw(
         length=length,
         head_radius=head_radius,
-        cap_depth=head_radius * rng.uniform(0.28, 0.36),
+        cap_depth=head_radius * rng.uniform(0.32, 0.42),
         cone_length=head_radius * rng.uniform(0.9, 1.1),
         shank_radius=shank_radius,
-        thread_start=length * rng.uniform(0.42, 0.5),
+        thread_start=length * rng.uniform(0.4, 0.48),
         tip_length=length * rng.uniform(0.07, 0.09),
         core_radius=shank_radius * rng.uniform(0.78, 0.84),
-        crest_radius=shank_radius * rng.uniform(1.22, 1.3),
-        pitch=length * rng.uniform(0.055, 0.065),
+        crest_radius=shank_radius * rng.uniform(1.3, 1.4),
+        pitch=length * rng.uniform(0.07, 0.08),
         helix_slope=rng.uniform(0.25, 0.35),
         thread_phase=rng.uniform(0.0, 1.0),
         recess_angle=rng.uniform(0.0, math.pi),
         recess_torx=bool(rng.random() < 0.5),
         albedo=rng.uniform(0.44, 0.54),
-        cap_level=rng.uniform(0.5, 0.6),
+        cap_level=rng.uniform(0.45, 0.55),
         centre=(cx, cy),
         angle=angle,
         light=(math.cos(light_angle), math.sin(light_angle)),
@@ -142,8 +142,8 @@ def _background(rng: np.random.Generator, size: int) -> np.ndarray:
     gx, gy = rng.uniform(-0.06, 0.06, size=2)
     hx, hy = rng.uniform(-0.3, 0.3, size=2)
     hot = np.exp(-((xx - hx) ** 2 + (yy - hy) ** 2) / (2 * rng.uniform(0.25, 0.45) ** 2))
-    bg = rng.uniform(0.74, 0.82) + gx * xx + gy * yy + rng.uniform(0.03, 0.07) * hot
-    bg += rng.uniform(0.008, 0.015) * _smooth_noise(rng, (size, size), 6)
+    bg = rng.uniform(0.76, 0.84) + gx * xx + gy * yy + rng.uniform(0.03, 0.07) * hot
+    bg += rng.uniform(0.005, 0.01) * _smooth_noise(rng, (size, size), 6)
     bg += rng.uniform(0.004, 0.008) * _smooth_noise(rng, (size, size), max(8, size // 6))
     for _ in range(int(rng.integers(2, 8))):
         sx, sy = rng.uniform(0, size, size=2)
@@ -203,7 +203,7 @@ def _screw_fields(screw: _Screw, u: np.ndarray, v: np.ndarray, rng: np.random.Ge
     cone_r = s.head_radius + (s.shank_radius - s.head_radius) * t_cone
     phase = _thread_phase(s, u, v)
     tri = 1 - np.abs(2 * (phase - np.floor(phase)) - 1)  # 1 on a crest, 0 between crests
-    crest = tri**3
+    crest = tri**5  # thin fins, wide gaps between them
     ramp_in = np.clip((u - s.thread_start) / s.pitch, 0, 1)
     taper = np.clip((s.length - u) / s.tip_length, 0, 1)
     thread_r = (s.core_radius + (s.crest_radius - s.core_radius) * crest * ramp_in) * taper**0.8
@@ -219,15 +219,19 @@ def _screw_fields(screw: _Screw, u: np.ndarray, v: np.ndarray, rng: np.random.Ge
     nz = np.sqrt(1 - n**2)
     lambert = 0.6 * nz + 0.4 * n * lv
     spec = np.exp(-(((n - 0.5 * lv) / 0.16) ** 2))
-    grain = 0.03 * _smooth_noise(rng, u.shape, max(8, u.shape[1] // 12))
+    grain = 0.02 * _smooth_noise(rng, u.shape, max(8, u.shape[1] // 12))
     body = s.albedo * (0.35 + 0.75 * lambert) + 0.22 * spec + grain * s.albedo
     cone_dark = np.where(u < s.body_start, 0.85 + 0.15 * t_cone, 1.0)
     body = body * cone_dark
 
     # Threads: bright flank facing the light, dark flank behind, fading on the edges.
     zone = ramp_in * np.clip((s.length - u) / (0.5 * s.tip_length), 0, 1)
-    flank = np.sin(2 * math.pi * phase + 0.6 * np.sign(lu))
-    thread_term = zone * (0.10 * flank + 0.12 * (crest - 0.25)) * (0.5 + 0.5 * nz)
+    frac = phase - np.floor(phase)
+    facing = 1.0 if lu >= 0 else -1.0
+    flank = np.sin(2 * math.pi * phase + 0.6 * facing)
+    crest_line = np.exp(-(((frac - 0.5) / 0.06) ** 2))  # lit edge of the fin
+    shadow_line = np.exp(-(((frac - 0.5 - 0.13 * facing) / 0.07) ** 2))  # the fin's shadow on the core
+    thread_term = zone * (0.04 * flank + 0.16 * crest_line - 0.18 * shadow_line) * (0.5 + 0.5 * nz)
     thread_term = np.where(u < s.body_start, 0, thread_term).astype(np.float32)
     body = body + thread_term
 
