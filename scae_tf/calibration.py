@@ -246,6 +246,11 @@ def calibrate_residuals(
     if len(masks) != n or (names is not None and len(names) != n):
         raise ValueError("residuals, masks and names must have the same length")
     crop_shape = tuple(int(v) for v in residuals[0].shape)
+    with_object = sum(1 for mask in masks if np.any(mask))
+    if with_object == 0:
+        raise ScaeError("no object patch in any calibration crop; check the segmentation of the good images")
+    if with_object < 2:
+        raise ScaeError("fewer than 2 calibration crops contain the object; check the segmentation of the good images")
     plain = PostProcessor(config, crop_shape)  # raw errors, sigma 1: only the analysis is used
 
     def stats_of(sums: PositionSums) -> PositionStats:

@@ -1,0 +1,93 @@
+"""Residual maps: SSIM against a direct reference computation, squared error, the combination."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from scae_tf.config import PostprocessConfig
+from scae_tf.residual import residual_map, squared_error, ssim_map
+
+
+def reference_ssim_at(x: np.ndarray, y: np.ndarray, row: int, col: int, sigma: float = 1.5) -> float:
+    """SSIM at one pixel with explicit Gaussian weights (Wang et al. 2004), for comparison."""
+    radius = int(round(3.5 * sigma))
+    offsets = np.arange(-radius, radius + 1)
+    g = np.exp(-(offsets**2) / (2 * sigma**2))
+    w = np.outer(g, g)
+    w /= w.sum()
+    px = x[row - radius : row + radius + 1, col - radius : col + radius + 1].astype(np.float64)
+    py = y[row - radius : row + radius + 1, col - radius : col + radius + 1].astype(np.float64)
+    mx, my = (w * px).sum(), (w * py).sum()
+    vx = (w * px * px).sum() - mx * mx
+    vy = (w * py * py).sum() - my * my
+    cov = (w * px * py).sum() - mx * my
+    c1, c2 = 0.01**2, 0.03**2
+    return ((2 * mx * my + c1) * (2 * cov + c2)) / ((mx * mx + my * my + c1) * (vx + vy + c2))
+
+
+@pytest.fixture()
+def pair():
+    rng = np.random.default_rng(0)
+    x = rng.random((40, 56)).astype(np.float32)
+    y = np.clip(x + 0.1 * rng.standard_normal(x.shape), 0, 1).astype(np.float32)
+    return x, y
+
+
+def test_ssim_map_matches_the_reference_formula(pair):
+    x, y = pair
+    ssim = ssim_map(x, y)
+    for row, col in [(10, 10), (20, 30), (29, 45)]:
+        assert ssim[row, col] == pytest.approx(reference_ssim_at(x, y, row, col), abs=1e-4)
+
+
+def test_identical_images_have_ssim_one_and_zero_residual(pair):
+    x, _ = pair
+    np.testing.assert_allclose(ssim_map(x, x), 1.0, atol=1e-4)
+    for kind in ("ssim", "l2", "ssim+l2"):
+        assert np.abs(residual_map(x, x, PostprocessConfig(residual=kind))).max() < 1e-4
+
+
+def test_l2_and_combination_without_smoothing(pair):
+    x, y = pair
+    raw = PostprocessConfig(residual="l2", residual_smooth_sigma=0.0)
+    np.testing.assert_allclose(residual_map(x, y, raw), (x - y) ** 2, rtol=1e-6)
+    np.testing.assert_allclose(squared_error(x, y), (x - y) ** 2, rtol=1e-6)
+    dssim = (1 - ssim_map(x, y)) / 2
+    only_ssim = residual_map(x, y, PostprocessConfig(residual="ssim", residual_smooth_sigma=0.0))
+    np.testing.assert_allclose(only_ssim, dssim, atol=1e-6)
+    mixed = residual_map(x, y, PostprocessConfig(residual="ssim+l2", ssim_weight=0.25, residual_smooth_sigma=0.0))
+    np.testing.assert_allclose(mixed, 0.25 * dssim + 0.75 * (x - y) ** 2, atol=1e-6)
+
+
+def test_smoothing_preserves_a_constant_map_and_spreads_a_spike():
+    x = np.full((32, 32), 0.5, np.float32)
+    y = x.copy()
+    y[16, 16] = 1.0
+    smooth = residual_map(x, y, PostprocessConfig(residual="l2", residual_smooth_sigma=1.0))
+    assert smooth[16, 16] < 0.25 and smooth[16, 17] > 0
+    assert smooth.sum() == pytest.approx(0.25, rel=1e-3)  # a Gaussian blur keeps the total
+    assert smooth.dtype == np.float32
+
+
+def test_a_local_defect_stands_out_in_every_residual_kind():
+    rng = np.random.default_rng(3)
+    x = (0.5 + 0.05 * rng.standard_normal((48, 48))).astype(np.float32)
+    y = x.copy()
+    y[20:26, 20:26] = 0.1  # the reconstruction lacks a dark spot the input has (or vice versa)
+    for kind in ("ssim", "l2", "ssim+l2"):
+        residual = residual_map(x, y, PostprocessConfig(residual=kind))
+        inside = residual[21:25, 21:25].mean()
+        outside = residual[:10, :10].mean()
+        assert inside > 10 * max(outside, 1e-6), kind
+        assert math.isfinite(float(residual.max()))
+
+
+def test_bad_arguments_raise():
+    x = np.zeros((8, 8), np.float32)
+    with pytest.raises(ValueError):
+        residual_map(x, np.zeros((8, 9), np.float32), PostprocessConfig())
+    with pytest.raises(ValueError):
+        residual_map(x, x, PostprocessConfig(residual="mae"))
