@@ -54,7 +54,7 @@ class Pose:
         return cv2.invertAffineTransform(self.matrix())
 
 
-def _principal_axis(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def principal_axis(xs: np.ndarray, ys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Centroid and unit vector of the largest-variance direction of the pixel cloud."""
     centroid = np.array([xs.mean(), ys.mean()])
     dx, dy = xs - centroid[0], ys - centroid[1]
@@ -98,7 +98,7 @@ def estimate_pose(mask: np.ndarray, crop_size: tuple[int, int], scale: float) ->
         )
     xs = xs.astype(np.float64)
     ys = ys.astype(np.float64)
-    centroid, axis = _principal_axis(xs, ys)
+    centroid, axis = principal_axis(xs, ys)
     along = (xs - centroid[0]) * axis[0] + (ys - centroid[1]) * axis[1]
     profile, lo, hi = width_profile(along)
     if not head_is_at_low_end(profile):
@@ -111,17 +111,18 @@ def estimate_pose(mask: np.ndarray, crop_size: tuple[int, int], scale: float) ->
 
 
 def object_extent(mask: np.ndarray) -> tuple[float, float]:
-    """(length along the principal axis, robust maximum width across it) of the mask, in pixels.
+    """(length along the principal axis, maximum width across it) of the mask, in pixels.
 
-    Used to choose the crop scale: the width is the 95th percentile of the width profile so one
-    stray pixel cannot shrink every crop.
+    Used to choose the crop scale so the part's length fills the crop and its head fits the crop
+    height. The width is the largest extent across the axis over slices of 1/64 of the length
+    (the head of a screw is short, so a percentile over slices would miss it).
     """
     ys, xs = np.nonzero(mask)
     if xs.size < 3:
         raise ScaeError("no object found: the object mask is empty; check the image and its mask")
     xs = xs.astype(np.float64)
     ys = ys.astype(np.float64)
-    centroid, axis = _principal_axis(xs, ys)
+    centroid, axis = principal_axis(xs, ys)
     dx, dy = xs - centroid[0], ys - centroid[1]
     along = dx * axis[0] + dy * axis[1]
     across = -dx * axis[1] + dy * axis[0]
@@ -135,7 +136,7 @@ def object_extent(mask: np.ndarray) -> tuple[float, float]:
     np.minimum.at(bottom, index, across)
     filled = np.isfinite(top)
     widths[filled] = top[filled] - bottom[filled] + 1.0
-    return hi - lo + 1.0, float(np.percentile(widths[filled], 95))
+    return hi - lo + 1.0, float(widths[filled].max())
 
 
 def identity_pose(work_shape: tuple[int, int], crop_size: tuple[int, int]) -> Pose:

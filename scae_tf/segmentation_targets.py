@@ -19,7 +19,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from scae_tf.pose import _principal_axis
+from scae_tf.pose import principal_axis
 from scae_tf.preprocessing import fill_holes, largest_component
 
 BACKGROUND_SIDE = 128  # background estimated at this resolution (fast, and smooth by construction)
@@ -71,17 +71,20 @@ def fill_across_axis(mask: np.ndarray) -> np.ndarray:
     ys, xs = np.nonzero(mask)
     if xs.size < 3:
         return mask
-    centroid, axis = _principal_axis(xs.astype(np.float64), ys.astype(np.float64))
-    height, width = mask.shape
-    grid_y, grid_x = np.mgrid[0:height, 0:width].astype(np.float32)
+    centroid, axis = principal_axis(xs.astype(np.float64), ys.astype(np.float64))
+    # everything the fill adds lies between two mask pixels, so inside the mask's bounding box
+    y0, y1, x0, x1 = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
+    box = mask[y0:y1, x0:x1]
+    grid_y, grid_x = np.mgrid[y0:y1, x0:x1].astype(np.float32)
     dx, dy = grid_x - np.float32(centroid[0]), grid_y - np.float32(centroid[1])
     along = np.rint(dx * np.float32(axis[0]) + dy * np.float32(axis[1])).astype(np.int32)
     across = -dx * np.float32(axis[1]) + dy * np.float32(axis[0])
-    offset = int(along.min())
-    slices = along - offset
+    slices = along - int(along.min())
     count = int(slices.max()) + 1
     low = np.full(count, np.inf, np.float32)
     high = np.full(count, -np.inf, np.float32)
-    np.minimum.at(low, slices[mask], across[mask])
-    np.maximum.at(high, slices[mask], across[mask])
-    return mask | ((across >= low[slices]) & (across <= high[slices]))
+    np.minimum.at(low, slices[box], across[box])
+    np.maximum.at(high, slices[box], across[box])
+    filled = mask.copy()
+    filled[y0:y1, x0:x1] |= (across >= low[slices]) & (across <= high[slices])
+    return filled
