@@ -3,15 +3,67 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
-from scae_tf.errors import ScaeError
+log = logging.getLogger("scae")
 
 HELP = "evaluate a run dir or bundle on test/ and write metrics.json, plots and report.html"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("--bundle", required=True, help="run dir (scae train) or exported bundle (scae export)")
+    parser.add_argument("--data", required=True, help="dataset folder with test/ (MVTec layout) or test_good/ + defective/")
+    parser.add_argument("--out", required=True, help="report folder: metrics.json, report.html, *.png")
+    parser.add_argument(
+        "--no-brightness-control", dest="brightness_control", action="store_false",
+        help="skip the second pass with every test image scaled to the training background level",
+    )
+    parser.add_argument("--limit", type=int, default=None, metavar="N",
+                        help="evaluate N test images spread evenly over the defect types (quick look)")
+    parser.add_argument(
+        "--calibration", default=None, metavar="DIR",
+        help="good images for the baselines' thresholds: a run dir (its split.json calibration list) or a folder "
+        "of good images never trained on; default: the run's split.json (for a bundle: its source run)",
+    )
+    parser.add_argument("--pixel-size", type=int, default=256, metavar="PX",
+                        help="side at which pixel AUROC / AUPRO are computed (maps and masks resized)")
+    parser.add_argument("--threads", type=int, default=2, help="TFLite interpreter threads (bundles)")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise ScaeError("`scae evaluate` is not available yet (issue #6)")
+    from scae_tf.errors import ScaeError
+    from scae_tf.evaluation import calibration_images, evaluate
+    from scae_tf.pipeline import load_pipeline
+
+    if args.limit is not None and args.limit < 2:
+        raise ScaeError(f"--limit must be at least 2 (one good and one defective image), got {args.limit}")
+    if args.pixel_size < 16:
+        raise ScaeError(f"--pixel-size must be at least 16, got {args.pixel_size}")
+    calibration = calibration_images(args.bundle, args.data, args.calibration)
+    pipeline = load_pipeline(args.bundle, threads=args.threads)
+    evaluation = evaluate(
+        pipeline,
+        args.data,
+        args.out,
+        calibration,
+        brightness_control=args.brightness_control,
+        limit=args.limit,
+        pixel_size=args.pixel_size,
+        source=str(args.bundle),
+    )
+    m = evaluation.metrics
+    print(f"{m['n_images']} images ({m['n_good']} good, {m['n_defective']} defective): "
+          f"image AUROC {_fmt(m['image_auroc'])}, pixel AUROC {_fmt(m['pixel_auroc'])}, AUPRO {_fmt(m['aupro'])}, "
+          f"accuracy {_fmt(m['accuracy'])} at threshold {_fmt(m['threshold'])}")
+    for name, method in m["methods"].items():
+        controlled = m.get("brightness_controlled", {}).get("methods", {}).get(name, {})
+        print(f"  {name:22s} image AUROC {_fmt(method['image_auroc'])}  (brightness-controlled "
+              f"{_fmt(controlled.get('image_auroc'))})  f1 {_fmt(method['f1'])}")
+    for stat, s in m["shortcut"]["statistics"].items():
+        print(f"  shortcut {stat:14s} AUROC {_fmt(s['auroc_either_direction'])} ({s['direction']})")
+    print(f"wrote {args.out}/metrics.json and {args.out}/report.html")
+    return 0
+
+
+def _fmt(value) -> str:
+    return "n/a" if value is None else f"{value:.3f}"

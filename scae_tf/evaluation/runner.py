@@ -1,0 +1,472 @@
+"""``evaluate``: run the inspection pipeline over test/ and measure it against baselines.
+
+One pass over the test images gives, for every image, the method's verdict and score, the
+baselines' scores and maps (same crops, same residual), trivial global statistics and patch
+truth. A second inspection of each image, scaled so its background level matches the training
+images', gives the brightness-controlled block. Thresholds are never set from test labels: the
+method's comes from its calibration.json, each baseline's from the good calibration images of the
+run (``calibration_images``) with the same false-alarm target and rule as the method.
+
+Image sizes: every image is resized to the pipeline's square work size, exactly like training.
+A test image whose size differs from the calibration (training) images but has the same aspect
+ratio is therefore evaluated with a warning; a different aspect ratio would distort the part and
+its scale, so it is an error.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scae_tf.data.layout import Sample, list_dataset
+from scae_tf.errors import ScaeError
+from scae_tf.evaluation.baselines import Baseline, default_baselines
+from scae_tf.evaluation.brightness import background_level, global_statistics, match_background
+from scae_tf.evaluation.patch_figures import PatchCounter
+from scae_tf.evaluation.shortcut import STATISTICS, shortcut_check
+from scae_tf.imageio import read_image, read_mask, resize
+from scae_tf.metrics import aupro, auroc, confusion_matrix, detection_rates, pixel_auroc
+from scae_tf.pose import warp_to_image
+from scae_tf.progress import progress
+
+log = logging.getLogger(__name__)
+
+METHOD = "segmentation_guided"
+METHOD_DESCRIPTION = "segmentation-guided patch post-processor (top patches, neighbour deviation, zone sigma)"
+RAW = "raw"
+CONTROLLED = "brightness_controlled"
+ASPECT_TOLERANCE = 0.01
+
+
+@dataclass
+class CalibrationView:
+    """What the baselines need from a good calibration image."""
+
+    crop: np.ndarray
+    crop_mask: np.ndarray
+    residual: np.ndarray
+    score: float
+    background: float
+
+
+@dataclass
+class PassRecords:
+    """Per-image results of one pass (raw or brightness-controlled) over the test set."""
+
+    pixel_size: int
+    scores: dict[str, list[float]] = field(default_factory=dict)
+    predicted: dict[str, list[bool]] = field(default_factory=dict)
+    maps: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    statistics: dict[str, list[float]] = field(default_factory=lambda: {name: [] for name in STATISTICS})
+    ground_truth: list[np.ndarray] = field(default_factory=list)
+    patches: PatchCounter = field(default_factory=PatchCounter)
+    timings: dict[str, list[float]] = field(default_factory=dict)
+    method_threshold: list[float] = field(default_factory=list)
+
+    def add_method(self, name: str, score: float, predicted: bool, pixel_map: np.ndarray) -> None:
+        self.scores.setdefault(name, []).append(float(score))
+        self.predicted.setdefault(name, []).append(bool(predicted))
+        self.maps.setdefault(name, []).append(self.small(pixel_map))
+
+    def small(self, image_map: np.ndarray) -> np.ndarray:
+        return resize(np.asarray(image_map, np.float32), self.pixel_size, "area")
+
+
+@dataclass
+class Thumbnail:
+    """A test image, its method map and ground truth at overlay resolution."""
+
+    name: str
+    defect_type: str
+    image: np.ndarray
+    anomaly_map: np.ndarray
+    ground_truth: np.ndarray
+    object_mask: np.ndarray
+    flagged_corners: list[np.ndarray]  # (4, 2) x, y in thumbnail pixels
+    score: float
+    threshold: float
+    anomalous: bool
+
+
+@dataclass
+class Evaluation:
+    """Everything ``evaluate`` measured: the metrics dict (metrics.json) and plot inputs."""
+
+    metrics: dict[str, Any]
+    labels: np.ndarray
+    passes: dict[str, PassRecords]
+    thumbnails: list[Thumbnail]
+
+
+def select_samples(samples: list[Sample], limit: int | None) -> list[Sample]:
+    """``limit`` samples evenly spread over the (type-sorted) list, so every type stays represented."""
+    if limit is None or limit >= len(samples):
+        return samples
+    if limit < 2:
+        raise ScaeError(f"--limit {limit} is too small: need at least one good and one defective image")
+    indices = np.unique(np.linspace(0, len(samples) - 1, limit).round().astype(int))
+    return [samples[i] for i in indices]
+
+
+def check_test_set(samples: list[Sample], data_root: Path) -> None:
+    labels = {s.label for s in samples}
+    if labels != {0, 1}:
+        have = "defective" if 1 in labels else "good"
+        raise ScaeError(f"test/ holds only {have} images; AUROC needs both good and defective test images", data_root)
+    missing = [s for s in samples if s.label == 1 and s.mask_path is None]
+    if missing:
+        raise ScaeError(
+            f"{len(missing)} defective image(s) have no ground-truth mask (e.g. {missing[0].path}); "
+            "add masks (ground_truth/<type>/<name>_mask.png or masks/<name>_mask.png)",
+            data_root,
+        )
+
+
+class ShapeGuard:
+    """Checks test images against the calibration images' size (see module docstring)."""
+
+    def __init__(self, reference_shape: tuple[int, int], reference_path: Path):
+        self.shape = reference_shape
+        self.reference_path = reference_path
+        self.warned = False
+
+    def check(self, shape: tuple[int, int], path: Path) -> None:
+        if shape == self.shape:
+            return
+        if abs(shape[1] / shape[0] - self.shape[1] / self.shape[0]) > ASPECT_TOLERANCE * self.shape[1] / self.shape[0]:
+            raise ScaeError(
+                f"image is {shape[1]}x{shape[0]} but the model was trained on {self.shape[1]}x{self.shape[0]} images "
+                f"(e.g. {self.reference_path}); a different aspect ratio distorts the part: crop or pad the test images to "
+                "the training aspect ratio",
+                path,
+            )
+        if not self.warned:
+            log.warning(
+                "%s: image is %dx%d but training images are %dx%d; test images are resized to the work size like "
+                "training images, so the part's scale may differ (warned once)",
+                path, shape[1], shape[0], self.shape[1], self.shape[0],
+            )
+            self.warned = True
+
+
+def _threshold_rule(pipeline: Any) -> tuple[float, str]:
+    config = getattr(pipeline, "config", None)
+    rate = float(getattr(config, "target_false_alarm_rate", 0.01))
+    method = str(getattr(config, "threshold_method", "quantile"))
+    return rate, method
+
+
+def calibrated_threshold(good_scores: Sequence[float], rate: float, method: str) -> float:
+    """The method's own image-threshold rule (scae_tf.postprocess.threshold), without its k-sigma floor."""
+    from scae_tf.postprocess.threshold import image_threshold
+
+    return image_threshold(np.asarray(good_scores, np.float64), rate, k_sigma=-math.inf, method=method)
+
+
+def _finite(value: float) -> float | None:
+    return float(value) if value is not None and np.isfinite(value) else None
+
+
+def _clean(obj: Any) -> Any:
+    """JSON-safe copy: NaN/inf -> null, NumPy scalars -> Python."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float):
+        return _finite(obj)
+    return obj
+
+
+def _inspect(pipeline: Any, image: np.ndarray, path: Path) -> Any:
+    try:
+        return pipeline.inspect(image)
+    except ScaeError as err:
+        if err.path is None:
+            raise ScaeError(str(err), path) from None
+        raise
+
+
+def calibrate_baselines(
+    pipeline: Any, paths: Sequence[Path], baselines: Sequence[Baseline]
+) -> tuple[list[CalibrationView], dict[str, float], tuple[int, int]]:
+    """Inspect the good calibration images, fit the baselines and set their thresholds."""
+    if len(paths) < 2:
+        raise ScaeError(f"need at least 2 calibration images to set baseline thresholds, got {len(paths)}")
+    views: list[CalibrationView] = []
+    shape: tuple[int, int] | None = None
+    for path in progress(paths, desc="calibration images"):
+        image = read_image(path)
+        shape = shape or image.shape
+        result = _inspect(pipeline, image, path)
+        views.append(
+            CalibrationView(
+                crop=np.asarray(result.crop, np.float32),
+                crop_mask=np.asarray(result.crop_mask, bool),
+                residual=np.asarray(result.residual, np.float32),
+                score=float(result.score),
+                background=background_level(image, np.asarray(result.object_mask, bool)),
+            )
+        )
+    rate, rule = _threshold_rule(pipeline)
+    thresholds = {}
+    for baseline in baselines:
+        baseline.fit(views)
+        scores = [baseline.score_map(view)[0] for view in views]
+        thresholds[baseline.name] = calibrated_threshold(scores, rate, rule)
+    return views, thresholds, shape
+
+
+def _baseline_maps(result: Any, baselines: Sequence[Baseline]) -> dict[str, tuple[float, np.ndarray]]:
+    work_shape = np.asarray(result.object_mask).shape
+    out = {}
+    for baseline in baselines:
+        score, crop_map = baseline.score_map(result)
+        out[baseline.name] = (score, warp_to_image(np.asarray(crop_map, np.float32), result.pose, work_shape))
+    return out
+
+
+def _record(
+    records: PassRecords,
+    image: np.ndarray,
+    result: Any,
+    ground_truth: np.ndarray,
+    baselines: Sequence[Baseline],
+    thresholds: dict[str, float],
+) -> None:
+    records.add_method(METHOD, result.score, result.anomalous, result.anomaly_map)
+    records.method_threshold.append(float(result.threshold))
+    for name, (score, image_map) in _baseline_maps(result, baselines).items():
+        records.add_method(name, score, score > thresholds[name], image_map)
+    for name, value in global_statistics(image).items():
+        records.statistics[name].append(value)
+    records.ground_truth.append(resize(ground_truth, records.pixel_size, "nearest"))
+    work_truth = resize(ground_truth, np.asarray(result.object_mask).shape, "nearest")
+    records.patches.add(result.patches, work_truth, result.pose)
+    for stage, seconds in dict(getattr(result, "timings", {}) or {}).items():
+        records.timings.setdefault(stage, []).append(float(seconds))
+
+
+def _method_block(
+    name: str,
+    description: str,
+    records: PassRecords,
+    labels: np.ndarray,
+    defect_types: list[str],
+    threshold: float,
+    calibration_scores: Sequence[float],
+) -> dict[str, Any]:
+    scores = np.asarray(records.scores[name])
+    predicted = np.asarray(records.predicted[name])
+    cm = confusion_matrix(labels, predicted)
+    gt = records.ground_truth
+    block: dict[str, Any] = {
+        "description": description,
+        "image_auroc": auroc(labels, scores),
+        "pixel_auroc": pixel_auroc(records.maps[name], gt),
+        "aupro": aupro(records.maps[name], gt) if any(m.any() for m in gt) else float("nan"),
+        "threshold": threshold,
+        **cm.summary(),
+        "detection_rates": detection_rates(defect_types, predicted),
+    }
+    if len(calibration_scores):
+        block["calibration_false_alarm_rate"] = float(np.mean(np.asarray(calibration_scores) > threshold))
+    return block
+
+
+def summarise_pass(
+    records: PassRecords,
+    labels: np.ndarray,
+    defect_types: list[str],
+    baselines: Sequence[Baseline],
+    thresholds: dict[str, float],
+    calibration: list[CalibrationView],
+    where: str,
+) -> dict[str, Any]:
+    method_thresholds = np.unique(records.method_threshold)
+    methods = {
+        METHOD: _method_block(
+            METHOD, METHOD_DESCRIPTION, records, labels, defect_types, float(method_thresholds[0]),
+            [view.score for view in calibration],
+        )
+    }
+    if method_thresholds.size > 1:
+        methods[METHOD]["threshold_note"] = "per-image thresholds differ; the first is shown"
+    for baseline in baselines:
+        calibration_scores = [baseline.score_map(view)[0] for view in calibration]
+        methods[baseline.name] = _method_block(
+            baseline.name, baseline.description, records, labels, defect_types, thresholds[baseline.name],
+            calibration_scores,
+        )
+    statistics = {name: np.asarray(values) for name, values in records.statistics.items()}
+    shortcut = shortcut_check(labels, statistics, {k: np.asarray(v) for k, v in records.scores.items()}, where=where)
+    block = {key: methods[METHOD][key] for key in (
+        "image_auroc", "pixel_auroc", "aupro", "accuracy", "precision", "recall", "f1", "confusion_matrix",
+        "threshold", "detection_rates",
+    )}
+    block.update({
+        "patch_level": records.patches.summary(),
+        "methods": methods,
+        "shortcut": shortcut,
+        "timings_mean_s": {stage: float(np.mean(v)) for stage, v in records.timings.items()},
+    })
+    return block
+
+
+def evaluate(
+    pipeline: Any,
+    data_root: str | Path,
+    out_dir: str | Path,
+    calibration_paths: Sequence[str | Path],
+    *,
+    brightness_control: bool = True,
+    limit: int | None = None,
+    pixel_size: int = 256,
+    baselines: Sequence[Baseline] | None = None,
+    source: str | None = None,
+    overlay_count: int = 12,
+) -> Evaluation:
+    """Evaluate ``pipeline`` on ``data_root``/test and write metrics.json, plots and report.html to ``out_dir``.
+
+    ``calibration_paths`` are good images never trained on (the run's calibration split); the
+    baselines' thresholds come from them. metrics.json is written last and atomically, so a
+    failed evaluation never leaves a partial one.
+    """
+    from scae_tf.evaluation.report import write_outputs
+
+    started = time.perf_counter()
+    data_root = Path(data_root)
+    out_dir = Path(out_dir)
+    samples = select_samples(list_dataset(data_root, "test"), limit)
+    check_test_set(samples, data_root)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise ScaeError("output path exists and is not a folder; choose another --out", out_dir)
+    baselines = list(default_baselines() if baselines is None else baselines)
+
+    calibration, thresholds, train_shape = calibrate_baselines(pipeline, [Path(p) for p in calibration_paths], baselines)
+    guard = ShapeGuard(train_shape, Path(calibration_paths[0]))
+    reference_background = float(np.median([view.background for view in calibration]))
+
+    passes = {RAW: PassRecords(pixel_size)}
+    if brightness_control:
+        passes[CONTROLLED] = PassRecords(pixel_size)
+    thumbnails: list[Thumbnail] = []
+    overlay_indices = set(select_overlay_indices(samples, overlay_count))
+    backgrounds = []
+    for index, sample in enumerate(progress(samples, desc="evaluating", total=len(samples))):
+        image = read_image(sample.path)
+        guard.check(image.shape, sample.path)
+        truth = read_mask(sample.mask_path, image.shape) if sample.mask_path else np.zeros(image.shape, bool)
+        result = _inspect(pipeline, image, sample.path)
+        _record(passes[RAW], image, result, truth, baselines, thresholds)
+        background = background_level(image, np.asarray(result.object_mask, bool))
+        backgrounds.append(background)
+        if index in overlay_indices:
+            thumbnails.append(make_thumbnail(sample, image, result, truth, pixel_size))
+        if brightness_control:
+            controlled = match_background(image, background, reference_background)
+            controlled_result = _inspect(pipeline, controlled, sample.path)
+            _record(passes[CONTROLLED], controlled, controlled_result, truth, baselines, thresholds)
+
+    labels = np.array([s.label for s in samples])
+    defect_types = [s.defect_type for s in samples]
+    raw = summarise_pass(passes[RAW], labels, defect_types, baselines, thresholds, calibration, "raw test set")
+    metrics: dict[str, Any] = {
+        "n_images": len(samples),
+        "n_good": int(np.sum(labels == 0)),
+        "n_defective": int(np.sum(labels == 1)),
+        "source": source,
+        "data": str(data_root),
+        "calibration": {
+            "n_images": len(calibration),
+            "rule": "thresholds on good calibration images only (never test labels); baselines use the "
+            "method's target false-alarm rate and threshold rule",
+            "target_false_alarm_rate": _threshold_rule(pipeline)[0],
+            "threshold_method": _threshold_rule(pipeline)[1],
+        },
+        "pixel_metrics_resolution": pixel_size,
+        **raw,
+    }
+    if brightness_control:
+        controlled = summarise_pass(
+            passes[CONTROLLED], labels, defect_types, baselines, thresholds, calibration, "brightness-controlled test set"
+        )
+        controlled["reference_background"] = reference_background
+        controlled["definition"] = (
+            "every test image scaled so the median of its non-object pixels equals the median background level "
+            "of the good calibration (training) images; thresholds unchanged"
+        )
+        metrics[CONTROLLED] = controlled
+    metrics["images"] = [
+        {
+            "name": s.name,
+            "label": s.label,
+            "defect_type": s.defect_type,
+            "background_level": backgrounds[i],
+            **{stat: passes[RAW].statistics[stat][i] for stat in STATISTICS},
+            "scores": {name: values[i] for name, values in passes[RAW].scores.items()},
+            "predicted": {name: values[i] for name, values in passes[RAW].predicted.items()},
+            **(
+                {"scores_brightness_controlled": {n: v[i] for n, v in passes[CONTROLLED].scores.items()}}
+                if brightness_control
+                else {}
+            ),
+        }
+        for i, s in enumerate(samples)
+    ]
+    metrics["seconds"] = time.perf_counter() - started
+    metrics = _clean(metrics)
+    evaluation = Evaluation(metrics=metrics, labels=labels, passes=passes, thumbnails=thumbnails)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_outputs(evaluation, out_dir)
+    write_json_atomic(out_dir / "metrics.json", metrics)
+    return evaluation
+
+
+def select_overlay_indices(samples: list[Sample], count: int) -> list[int]:
+    """Up to ``count`` images for the overlay grid, round-robin over the types (defects first)."""
+    by_type: dict[str, list[int]] = {}
+    for index, sample in enumerate(samples):
+        by_type.setdefault(sample.defect_type, []).append(index)
+    order = sorted(by_type, key=lambda t: (t == "good", t))
+    chosen: list[int] = []
+    depth = 0
+    while len(chosen) < count and any(depth < len(by_type[t]) for t in order):
+        for defect_type in order:
+            if depth < len(by_type[defect_type]) and len(chosen) < count:
+                chosen.append(by_type[defect_type][depth])
+        depth += 1
+    return sorted(chosen)
+
+
+def make_thumbnail(sample: Sample, image: np.ndarray, result: Any, truth: np.ndarray, size: int) -> Thumbnail:
+    height, width = image.shape[:2]
+    scale = np.array([size / width, size / height], np.float32)
+    return Thumbnail(
+        name=sample.name,
+        defect_type=sample.defect_type,
+        image=resize(image, size, "area"),
+        anomaly_map=resize(np.asarray(result.anomaly_map, np.float32), size, "area"),
+        ground_truth=resize(truth, size, "nearest"),
+        object_mask=resize(np.asarray(result.object_mask, bool), size, "nearest"),
+        flagged_corners=[(np.asarray(p.corners, np.float32) + 0.5) * scale - 0.5 for p in result.flagged],
+        score=float(result.score),
+        threshold=float(result.threshold),
+        anomalous=bool(result.anomalous),
+    )
+
+
+def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
+    tmp.replace(path)

@@ -1,0 +1,306 @@
+"""scae evaluate: the real InspectionPipeline with a fake back-end (segment = classical threshold,
+reconstruct = blur) on a tiny synthetic dataset, plus unit tests of baselines, shortcut check,
+brightness control, patch truth and bad input."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from scae_tf.calibration import calibrate
+from scae_tf.config import PostprocessConfig, PreprocessConfig
+from scae_tf.errors import ScaeError
+from scae_tf.evaluation import calibration_images, evaluate
+from scae_tf.evaluation.baselines import EdgeEnergy, ObjectResidualMax, WholeImageError
+from scae_tf.evaluation.brightness import background_level, match_background
+from scae_tf.evaluation.patch_figures import patch_truth
+from scae_tf.evaluation.runner import calibrated_threshold, select_samples
+from scae_tf.evaluation.shortcut import shortcut_check
+from scae_tf.imageio import read_image, write_png
+from scae_tf.pipeline import InspectionPipeline
+from scae_tf.preprocessing import Preprocessor, fit_preprocess_state
+from scae_tf.segmentation_targets import classical_object_mask
+
+REQUIRED = ("image_auroc", "pixel_auroc", "aupro", "accuracy", "precision", "recall", "f1", "confusion_matrix")
+METHODS = ("segmentation_guided", "whole_image_error", "object_residual_max", "edge_energy")
+
+
+class ThresholdBlurBackend:
+    """Back-end contract without networks: classical mask as 'segmentation', a blur as 'reconstruction'."""
+
+    def segment(self, image: np.ndarray) -> np.ndarray:
+        return classical_object_mask(image).astype(np.float32)
+
+    def reconstruct(self, crop: np.ndarray) -> np.ndarray:
+        return cv2.GaussianBlur(crop, (0, 0), 1.5)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    from scae_tf.synthetic import generate_dataset
+
+    return generate_dataset(tmp_path_factory.mktemp("eval") / "screw", seed=3, size=128, n_train=10, n_test_good=4, n_per_defect=2)
+
+
+@pytest.fixture(scope="module")
+def setup(dataset: Path) -> tuple[InspectionPipeline, list[Path]]:
+    """Pipeline fitted on 6 train images, calibrated on the 4 others (the 'calibration split')."""
+    train = sorted((dataset / "train" / "good").glob("*.png"))
+    works = [read_image(p) for p in train]
+    state = fit_preprocess_state(works[:6], [classical_object_mask(w) for w in works[:6]],
+                                 PreprocessConfig(work_size=128, seg_size=64, crop_height=32, crop_width=96))
+    config = PostprocessConfig(patch_size=8, patch_stride=4)
+    backend = ThresholdBlurBackend()
+    preprocessor = Preprocessor(state)
+    calibration = calibrate(backend, preprocessor, config, [preprocessor.work_image(w) for w in works[6:]])
+    return InspectionPipeline(backend, state, calibration, config), train[6:]
+
+
+@pytest.fixture(scope="module")
+def evaluated(setup, dataset: Path, tmp_path_factory):
+    pipeline, calibration = setup
+    out = tmp_path_factory.mktemp("report")
+    return evaluate(pipeline, dataset, out, calibration, pixel_size=64, source="fake"), out
+
+
+def test_evaluate_writes_metrics_plots_and_report(evaluated) -> None:
+    evaluation, out = evaluated
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics == evaluation.metrics
+    assert metrics["n_images"] == 12 and metrics["n_good"] == 4 and metrics["n_defective"] == 8
+    for block in (metrics, metrics["brightness_controlled"]):
+        for key in REQUIRED:
+            assert key in block
+        assert set(block["methods"]) == set(METHODS)
+        for method in block["methods"].values():
+            assert sum(method["confusion_matrix"].values()) == 12
+            for key in ("image_auroc", "pixel_auroc", "aupro"):
+                assert 0.0 <= method[key] <= 1.0
+        assert block["patch_level"]["n_patches"] > 0
+        assert set(block["shortcut"]["statistics"]) == {"mean_brightness", "contrast"}
+    assert set(metrics["detection_rates"]) == {"good", "scratch", "pit", "thread", "contamination"}
+    assert metrics["detection_rates"]["good"]["n"] == 4
+    assert len(metrics["images"]) == 12
+    for name in ("roc.png", "confusion_matrix.png", "overlays.png", "score_vs_brightness.png"):
+        assert (out / name).stat().st_size > 1000
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 4
+    assert "http://" not in html and "https://" not in html
+    assert "object_residual_max" in html and "Shortcut check" in html
+    assert not list(out.glob("*.tmp*"))
+
+
+def test_method_figures_follow_the_pipeline_verdicts(evaluated, setup, dataset: Path) -> None:
+    evaluation, _ = evaluated
+    pipeline, _ = setup
+    metrics = evaluation.metrics
+    first = metrics["images"][0]
+    result = pipeline.inspect(read_image(dataset / "test" / first["name"]))
+    assert first["scores"]["segmentation_guided"] == pytest.approx(result.score)
+    assert first["predicted"]["segmentation_guided"] == result.anomalous
+    assert metrics["threshold"] == pytest.approx(pipeline.threshold)
+    predicted = np.array([image["predicted"]["segmentation_guided"] for image in metrics["images"]])
+    labels = np.array([image["label"] for image in metrics["images"]])
+    assert metrics["confusion_matrix"]["tp"] == int(np.sum(predicted & (labels == 1)))
+
+
+def test_baseline_thresholds_come_from_calibration_images_only(evaluated, setup, dataset: Path, tmp_path: Path) -> None:
+    evaluation, _ = evaluated
+    pipeline, calibration = setup
+    # Recompute the whole-image baseline threshold from the calibration images by hand.
+    scores = [float(pipeline.inspect(read_image(p)).residual.mean()) for p in calibration]
+    expected = calibrated_threshold(scores, pipeline.config.target_false_alarm_rate, pipeline.config.threshold_method)
+    assert evaluation.metrics["methods"]["whole_image_error"]["threshold"] == pytest.approx(expected)
+    # A different test subset (other labels) leaves every threshold unchanged.
+    subset = evaluate(pipeline, dataset, tmp_path, calibration, pixel_size=64, limit=5, brightness_control=False)
+    assert subset.metrics["n_images"] == 5
+    for name in METHODS:
+        assert subset.metrics["methods"][name]["threshold"] == evaluation.metrics["methods"][name]["threshold"]
+    assert "brightness_controlled" not in subset.metrics
+
+
+@pytest.fixture(scope="module")
+def biased_dataset(dataset: Path, tmp_path_factory) -> Path:
+    """The same test set with every defective image 25 % brighter (the MVTec screw bias, inverted)."""
+    root = tmp_path_factory.mktemp("biased") / "screw"
+    shutil.copytree(dataset, root)
+    for path in (root / "test").rglob("*.png"):
+        if path.parent.name != "good":
+            write_png(path, np.clip(read_image(path) * 1.25, 0, 1))
+    return root
+
+
+def test_shortcut_warning_and_brightness_control(setup, biased_dataset: Path, tmp_path: Path, caplog) -> None:
+    pipeline, calibration = setup
+    with caplog.at_level(logging.WARNING):
+        evaluation = evaluate(pipeline, biased_dataset, tmp_path, calibration, pixel_size=64)
+    raw = evaluation.metrics["shortcut"]
+    assert raw["statistics"]["mean_brightness"]["auroc_either_direction"] == 1.0
+    assert raw["statistics"]["mean_brightness"]["direction"] == "higher = defective"
+    assert raw["warning"] and "mean brightness" in raw["warning"]
+    assert any("trivial global statistics" in r.message for r in caplog.records)
+    controlled = evaluation.metrics["brightness_controlled"]["shortcut"]["statistics"]["mean_brightness"]
+    assert controlled["auroc_either_direction"] < 0.9
+    assert "Brightness-controlled" in (tmp_path / "report.html").read_text()
+
+
+def test_shortcut_check_orientation_and_correlations() -> None:
+    labels = np.array([0, 0, 0, 1, 1, 1])
+    brightness = np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6])
+    contrast = np.array([0.5, 0.1, 0.4, 0.2, 0.3, 0.35])
+    follows = brightness * 2
+    result = shortcut_check(labels, {"mean_brightness": -brightness, "contrast": contrast}, {"m": follows})
+    assert result["statistics"]["mean_brightness"]["auroc"] == 0.0
+    assert result["statistics"]["mean_brightness"]["auroc_either_direction"] == 1.0
+    assert result["statistics"]["mean_brightness"]["direction"] == "lower = defective"
+    assert result["warning"] is not None and "contrast" not in result["warning"]
+    assert result["spearman_score_vs_brightness"]["m"]["all"] == pytest.approx(-1.0)
+    quiet = shortcut_check(labels, {"mean_brightness": np.array([1, 2, 3, 3, 2, 1.0]), "contrast": contrast}, {})
+    assert quiet["warning"] is None
+
+
+def test_background_level_and_match_background() -> None:
+    image = np.full((20, 20), 0.4, np.float32)
+    mask = np.zeros((20, 20), bool)
+    mask[5:15, 5:15] = True
+    image[mask] = 0.1
+    assert background_level(image, mask) == pytest.approx(0.4)
+    assert background_level(cv2.resize(image, (40, 40), interpolation=cv2.INTER_NEAREST), mask) == pytest.approx(0.4)
+    scaled = match_background(image, 0.4, 0.6)
+    assert background_level(scaled, mask) == pytest.approx(0.6)
+    assert scaled[mask].mean() == pytest.approx(0.15)
+    assert match_background(image, 0.4, 4.0).max() == 1.0  # clipped
+
+
+class _View:
+    def __init__(self, crop, crop_mask, residual):
+        self.crop, self.crop_mask, self.residual = crop, crop_mask, residual
+
+
+def test_baselines_on_hand_made_crops() -> None:
+    mask = np.zeros((32, 64), bool)
+    mask[8:24, 8:56] = True
+    residual = np.zeros((32, 64), np.float32)
+    residual[0:2, 0:2] = 1.0  # off the object (beyond the smoothing reach): counts for the whole-image error only
+    view = _View(np.where(mask, 0.3, 0.8).astype(np.float32), mask, residual)
+    assert WholeImageError().score_map(view)[0] == pytest.approx(4 / (32 * 64))
+    assert ObjectResidualMax().score_map(view)[0] == pytest.approx(0.0, abs=1e-6)
+    residual[16, 30] = 1.0
+    score, crop_map = ObjectResidualMax().score_map(view)
+    assert score > 0.01 and not crop_map[~mask].any()
+    # Edge baseline: good crops vary slightly; a new edge on the object stands out at its position.
+    rng = np.random.default_rng(0)
+    goods = [_View(view.crop + rng.normal(0, 0.01, mask.shape).astype(np.float32), mask, residual) for _ in range(6)]
+    edge = EdgeEnergy()
+    edge.fit(goods)
+    good_score = max(edge.score_map(g)[0] for g in goods)
+    scratched = view.crop.copy()
+    scratched[14:16, 20:40] = 0.9
+    score, z = edge.score_map(_View(scratched, mask, residual))
+    assert score > 3 * good_score
+    assert np.unravel_index(np.argmax(z), z.shape)[1] in range(18, 42)
+
+
+def test_patch_truth_counts_overlap() -> None:
+    defect = np.zeros((16, 32), bool)
+    defect[4, 10] = True
+    boxes = np.array([[0, 0, 8, 8], [8, 0, 16, 8], [8, 8, 16, 16], [28, 12, 40, 20]])
+    assert patch_truth(boxes, defect).tolist() == [False, True, False, False]
+    defect[12:14, 30:32] = True  # 4 pixels inside the last (clipped) box
+    assert patch_truth(boxes, defect, min_overlap_pixels=4).tolist() == [False, False, False, True]
+
+
+def test_select_samples_keeps_every_type(dataset: Path) -> None:
+    from scae_tf.data import list_dataset
+
+    samples = list_dataset(dataset, "test")
+    chosen = select_samples(samples, 5)
+    assert len(chosen) == 5
+    assert {s.label for s in chosen} == {0, 1}
+    assert select_samples(samples, None) == samples
+
+
+def test_calibration_images_from_split_manifest_and_override(setup, dataset: Path, tmp_path: Path) -> None:
+    _, calibration = setup
+    run = tmp_path / "run"
+    run.mkdir()
+    with pytest.raises(ScaeError, match="no calibration image list"):
+        calibration_images(run, dataset)
+    (run / "split.json").write_text(json.dumps({"version": 1, "train": [], "validation": [str(p) for p in calibration],
+                                                "calibration": [str(p) for p in calibration]}))
+    assert calibration_images(run, dataset) == calibration
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    (bundle / "manifest.json").write_text(json.dumps({"source_run": str(run), "calibration_images": 64}))
+    assert calibration_images(bundle, dataset) == calibration
+    assert calibration_images(bundle, dataset, override=dataset / "train" / "good")[0].name == "000.png"
+    (run / "split.json").write_text(json.dumps({"calibration": ["/nowhere/x.png"]}))
+    with pytest.raises(ScaeError, match="not found"):
+        calibration_images(run, dataset)
+
+
+def test_bad_input_errors_and_no_partial_metrics(setup, dataset: Path, tmp_path: Path) -> None:
+    pipeline, calibration = setup
+    out = tmp_path / "out"
+    no_test = tmp_path / "no_test"
+    shutil.copytree(dataset / "train", no_test / "train")
+    with pytest.raises(ScaeError, match="no test/"):
+        evaluate(pipeline, no_test, out, calibration)
+    # A defective image whose mask is missing.
+    broken = tmp_path / "broken"
+    shutil.copytree(dataset, broken)
+    next((broken / "ground_truth" / "scratch").glob("*.png")).unlink()
+    with pytest.raises(ScaeError, match="missing defect mask"):
+        evaluate(pipeline, broken, out, calibration)
+    # A test image with another aspect ratio: error, and nothing is written.
+    odd = tmp_path / "odd"
+    shutil.copytree(dataset, odd)
+    last = sorted((odd / "test" / "thread").glob("*.png"))[-1]
+    write_png(last, np.zeros((128, 200), np.float32) + 0.5)
+    with pytest.raises(ScaeError, match="aspect ratio"):
+        evaluate(pipeline, odd, out, calibration)
+    assert not (out / "metrics.json").exists()
+    # Too few calibration images.
+    with pytest.raises(ScaeError, match="calibration images"):
+        evaluate(pipeline, dataset, out, calibration[:1])
+
+
+def test_resized_test_images_warn(setup, dataset: Path, tmp_path: Path, caplog) -> None:
+    pipeline, calibration = setup
+    bigger = tmp_path / "bigger"
+    shutil.copytree(dataset, bigger)
+    for path in (bigger / "test" / "good").glob("*.png"):
+        write_png(path, cv2.resize(read_image(path), (192, 192), interpolation=cv2.INTER_LINEAR))
+    with caplog.at_level(logging.WARNING):
+        evaluation = evaluate(pipeline, bigger, tmp_path / "out", calibration, pixel_size=64, brightness_control=False)
+    assert evaluation.metrics["n_images"] == 12
+    assert sum("training images are" in r.message for r in caplog.records) == 1
+
+
+def test_cli_evaluate(setup, dataset: Path, tmp_path: Path, monkeypatch, capsys) -> None:
+    from scae_tf import cli
+
+    pipeline, calibration = setup
+    run = tmp_path / "run"
+    run.mkdir()
+    out = tmp_path / "report"
+    # A run dir without calibration: a one-line error, exit 2, nothing written.
+    (run / "split.json").write_text(json.dumps({"calibration": [str(p) for p in calibration]}))
+    pipeline.state.save(run / "preprocessing.json")
+    code = cli.main(["evaluate", "--bundle", str(run), "--data", str(dataset), "--out", str(out)])
+    assert code == 2
+    assert "calibration.json" in capsys.readouterr().err
+    assert not out.exists()
+    monkeypatch.setattr("scae_tf.pipeline.load_pipeline", lambda path, threads=2: pipeline)
+    code = cli.main(["evaluate", "--bundle", str(run), "--data", str(dataset), "--out", str(out),
+                     "--limit", "6", "--no-brightness-control", "--pixel-size", "32"])
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["n_images"] == 6 and "brightness_controlled" not in metrics
+    assert "segmentation_guided" in capsys.readouterr().out
