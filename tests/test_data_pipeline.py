@@ -87,3 +87,13 @@ def test_bad_image_names_the_file(tmp_path: Path):
     with pytest.raises(ScaeError) as info:
         image_dataset([tmp_path / "broken.png"], 8)
     assert info.value.path == tmp_path / "broken.png"
+
+
+def test_shrinking_a_mask_keeps_a_one_pixel_defect():
+    from scae_tf.data.pipeline import shrink_mask
+
+    mask = np.zeros((64, 64), bool)
+    mask[13, 41] = True
+    small = shrink_mask(mask, (16, 16))
+    assert small.sum() == 1 and small[3, 10]
+    assert shrink_mask(mask, (128, 128)).sum() == 4

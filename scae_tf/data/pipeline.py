@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 import tensorflow as tf
 
@@ -52,8 +53,18 @@ def load_masks(samples: Sequence[Sample], size: int | tuple[int, int]) -> np.nda
             continue
         image_shape = read_image(sample.path).shape[:2]
         mask = read_mask(sample.mask_path, image_shape)
-        out[i, :, :, 0] = resize(mask, (height, width))
+        out[i, :, :, 0] = shrink_mask(mask, (height, width))
     return out
+
+
+def shrink_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """Resize a bool mask so that a pixel is set when any part of it was: nearest-neighbour
+    shrinking would silently drop the thin scratches and small pits this toolkit is about."""
+    height, width = size
+    if height >= mask.shape[0] and width >= mask.shape[1]:
+        return resize(mask, size)
+    coverage = cv2.resize(mask.astype(np.float32), (width, height), interpolation=cv2.INTER_AREA)
+    return coverage > 0
 
 
 def dataset_from_arrays(
