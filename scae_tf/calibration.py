@@ -19,7 +19,8 @@ all images.
 
 The file also records the false-alarm rate on the calibration images of the final rule and of the
 plain pooled ``d > k`` rule (and of zone sigmas with ``d > k``), so the effect of calibrating the
-max statistic and of zones is visible.
+max statistic and of zones is visible. For ablations it also keeps ``pooled_threshold``, tau of the
+same calibrated rule with one pooled sigma instead of zone sigmas (``postprocessor(zones=False)``).
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class Calibration:
     zone_sigma: np.ndarray  # (n_zones,)
     pooled_sigma: float
     threshold: float  # tau on the image score (max d over candidates)
+    pooled_threshold: float  # tau of the same rule with the pooled sigma in every zone (ablation)
     position_stats: PositionStats | None
     max_statistics: list[float]  # out-of-sample image score of every calibration image
     false_alarm_rate: float  # of the final rule (d > tau) on the calibration images
@@ -91,8 +93,12 @@ class Calibration:
     method: str = "leave-one-out"
     version: int = CALIBRATION_VERSION
 
-    def postprocessor(self) -> PostProcessor:
-        return PostProcessor(self.config, self.crop_shape, self.position_stats, self.zone_sigma, self.threshold)
+    def postprocessor(self, zones: bool = True) -> PostProcessor:
+        """The calibrated decision rule; ``zones=False``: pooled sigma everywhere, with its own tau."""
+        if zones:
+            return PostProcessor(self.config, self.crop_shape, self.position_stats, self.zone_sigma, self.threshold)
+        pooled = np.full_like(self.zone_sigma, self.pooled_sigma)
+        return PostProcessor(self.config, self.crop_shape, self.position_stats, pooled, self.pooled_threshold)
 
     def check_compatible(self, config: PostprocessConfig, crop_shape: tuple[int, int], path: str | Path | None = None) -> None:
         """ScaeError when ``config``/``crop_shape`` differ from what the statistics were measured with."""
@@ -125,6 +131,7 @@ class Calibration:
             "zone_sigma": [float(s) for s in self.zone_sigma],
             "pooled_sigma": float(self.pooled_sigma),
             "threshold": float(self.threshold),
+            "pooled_threshold": float(self.pooled_threshold),
             "k_sigma": float(self.config.k_sigma),
             "target_false_alarm_rate": float(self.config.target_false_alarm_rate),
             "false_alarm_rate": float(self.false_alarm_rate),
@@ -173,6 +180,7 @@ class Calibration:
                 zone_sigma=np.asarray(data["zone_sigma"], dtype=np.float64),
                 pooled_sigma=float(data["pooled_sigma"]),
                 threshold=float(data["threshold"]),
+                pooled_threshold=float(data["pooled_threshold"]),
                 position_stats=stats,
                 max_statistics=[float(v) for v in data["max_statistics"]],
                 false_alarm_rate=float(data["false_alarm_rate"]),
@@ -290,6 +298,7 @@ def calibrate_residuals(
         max_zone.append(float(np.max(deviation / sigma_i[analysis.zones[candidates]])))
         max_pooled.append(float(np.max(deviation / pooled_i)))
     max_zone_arr = np.asarray(max_zone)
+    max_pooled_arr = np.asarray(max_pooled)
     if max_zone_arr.size < 2:
         raise ScaeError("fewer than 2 calibration crops contain the object; check the segmentation of the good images")
     threshold = image_threshold(max_zone_arr, config.target_false_alarm_rate, config.k_sigma, config.threshold_method)
@@ -300,10 +309,11 @@ def calibrate_residuals(
         zone_sigma=zone_sigma,
         pooled_sigma=pooled_sigma,
         threshold=threshold,
+        pooled_threshold=image_threshold(max_pooled_arr, config.target_false_alarm_rate, config.k_sigma, config.threshold_method),
         position_stats=position_stats,
         max_statistics=max_zone,
         false_alarm_rate=float(np.mean(max_zone_arr > threshold)),
-        false_alarm_rate_pooled_k=float(np.mean(np.asarray(max_pooled) > k)),
+        false_alarm_rate_pooled_k=float(np.mean(max_pooled_arr > k)),
         false_alarm_rate_zones_k=float(np.mean(max_zone_arr > k)),
         n_images=n,
         image_names=[str(name) for name in names] if names is not None else [],

@@ -58,6 +58,7 @@ def test_round_trip_keeps_everything(tmp_path, calibration):
     assert loaded.config == calibration.config
     assert loaded.crop_shape == calibration.crop_shape
     assert loaded.threshold == calibration.threshold
+    assert loaded.pooled_threshold == calibration.pooled_threshold
     assert loaded.max_statistics == calibration.max_statistics
     assert loaded.image_names == calibration.image_names
     assert (loaded.false_alarm_rate, loaded.false_alarm_rate_pooled_k) == (

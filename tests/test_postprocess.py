@@ -284,6 +284,11 @@ def test_calibrated_zone_sigma_silences_the_thread_and_flags_a_planted_patch(thr
     hit = processor(planted, mask)
     assert hit.anomalous
     assert hit.patches.boxes[hit.patches.flagged].tolist() == [[16, 8, 24, 16]]
+    # ablation: the same calibrated max-statistic rule with one pooled sigma needs a higher threshold
+    pooled = calibration.postprocessor(zones=False)
+    assert calibration.pooled_threshold > calibration.threshold
+    assert not pooled(fresh_good, mask).anomalous
+    assert pooled(planted, mask).score < hit.score
 
 
 def test_per_position_zscore_lets_a_calm_zone_compete_with_the_thread(thread_data):
