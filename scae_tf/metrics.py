@@ -24,8 +24,8 @@ def _binary_inputs(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, 
     scores = np.asarray(scores, dtype=np.float64).ravel()
     if labels.shape != scores.shape:
         raise ValueError(f"labels and scores differ in size: {labels.size} vs {scores.size}")
-    if not np.all(np.isfinite(scores)):
-        raise ValueError("scores contain NaN or infinity")
+    if np.isnan(scores).any():
+        raise ValueError("scores contain NaN")
     return labels.astype(bool), scores
 
 
@@ -39,7 +39,7 @@ def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.nd
     order = np.argsort(-scores, kind="mergesort")
     sorted_scores = scores[order]
     sorted_positive = positive[order]
-    last_of_group = np.r_[np.flatnonzero(np.diff(sorted_scores)), sorted_scores.size - 1]
+    last_of_group = np.r_[np.flatnonzero(sorted_scores[1:] != sorted_scores[:-1]), sorted_scores.size - 1]
     tps = np.cumsum(sorted_positive)[last_of_group].astype(np.float64)
     fps = (last_of_group + 1) - tps
     n_pos, n_neg = tps[-1] if tps.size else 0.0, fps[-1] if fps.size else 0.0
@@ -50,7 +50,11 @@ def roc_curve(labels: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.nd
 
 
 def auroc(labels: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve; NaN when only one class is present (undefined, not 0.5)."""
+    """Area under the ROC curve; NaN when only one class is present (undefined, not 0.5).
+
+    Infinite scores are allowed (the pipeline scores a part without object patches +inf: as
+    anomalous as it gets); NaN is an error.
+    """
     positive, scores = _binary_inputs(labels, scores)
     n_pos = int(positive.sum())
     n_neg = positive.size - n_pos
@@ -67,7 +71,7 @@ def average_ranks(values: np.ndarray) -> np.ndarray:
     values = np.asarray(values, dtype=np.float64).ravel()
     order = np.argsort(values, kind="mergesort")
     sorted_values = values[order]
-    starts = np.r_[0, np.flatnonzero(np.diff(sorted_values)) + 1]
+    starts = np.r_[0, np.flatnonzero(sorted_values[1:] != sorted_values[:-1]) + 1]
     ends = np.r_[starts[1:], values.size]
     group_rank = (starts + ends + 1) / 2.0  # mean of the 1-based ranks start+1 .. end
     ranks = np.empty(values.size, dtype=np.float64)
@@ -152,7 +156,7 @@ def pro_curve(maps: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> tuple[
     sorted_scores = scores[order]
     fprs = np.cumsum(fp_change[order]) / n_ok
     pros = np.cumsum(pro_change[order]) / n_regions
-    keep = np.r_[np.diff(sorted_scores) != 0, True]
+    keep = np.r_[sorted_scores[1:] != sorted_scores[:-1], True]
     fprs = np.clip(fprs[keep], None, 1.0)
     pros = np.clip(pros[keep], None, 1.0)
     return np.r_[0.0, fprs, 1.0], np.r_[0.0, pros, 1.0]

@@ -266,6 +266,10 @@ def test_bad_input_errors_and_no_partial_metrics(setup, dataset: Path, tmp_path:
     with pytest.raises(ScaeError, match="aspect ratio"):
         evaluate(pipeline, odd, out, calibration)
     assert not (out / "metrics.json").exists()
+    # Calibration images taken from the test set would leak test data into the thresholds.
+    leaked = sorted((dataset / "test" / "good").glob("*.png"))
+    with pytest.raises(ScaeError, match="also test images"):
+        evaluate(pipeline, dataset, out, leaked)
     # Too few calibration images.
     with pytest.raises(ScaeError, match="calibration images"):
         evaluate(pipeline, dataset, out, calibration[:1])

@@ -38,6 +38,11 @@ def test_auroc_orientation_and_degenerate_cases() -> None:
     assert np.isnan(metrics.auroc([1, 1, 1], [0.1, 0.2, 0.3]))
     with pytest.raises(ValueError):
         metrics.auroc([0, 1], [0.1, float("nan")])
+    # +inf (no object found) ranks above everything; tied infinities stay tied.
+    assert metrics.auroc([0, 1, 1], [0.3, np.inf, 0.2]) == 0.5
+    assert metrics.auroc([0, 1, 0, 1], [np.inf, np.inf, 0.1, 0.2]) == roc_auc_score([0, 1, 0, 1], [9, 9, 0.1, 0.2])
+    fpr, tpr, _ = metrics.roc_curve([0, 1, 0, 1], [np.inf, np.inf, 0.1, 0.2])
+    np.testing.assert_allclose(fpr, [0, 0.5, 0.5, 1.0])
 
 
 def test_pixel_auroc_matches_sklearn_and_subsamples_reproducibly() -> None:

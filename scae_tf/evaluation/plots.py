@@ -134,7 +134,11 @@ def plot_score_vs_brightness(evaluation: Evaluation, path: Path) -> Path:
     fig, axes = plt.subplots(1, len(evaluation.passes), figsize=(5 * len(evaluation.passes), 3.8), squeeze=False)
     for ax, (name, records) in zip(axes[0], evaluation.passes.items(), strict=True):
         brightness = np.asarray(records.statistics["mean_brightness"])
-        scores = np.asarray(records.scores["segmentation_guided"])
+        scores = np.asarray(records.scores["segmentation_guided"], np.float64)
+        finite = np.isfinite(scores)
+        if not finite.all():  # no object found (+inf): draw just above the highest finite score
+            top = scores[finite].max() if finite.any() else 1.0
+            scores = np.where(finite, scores, top + 0.1 * abs(top) + 1e-3)
         for label, colour, text in ((0, "tab:blue", "good"), (1, "tab:red", "defective")):
             chosen = evaluation.labels == label
             ax.scatter(brightness[chosen], scores[chosen], s=14, c=colour, label=text)

@@ -352,6 +352,12 @@ def evaluate(
     if out_dir.exists() and not out_dir.is_dir():
         raise ScaeError("output path exists and is not a folder; choose another --out", out_dir)
     baselines = list(default_baselines() if baselines is None else baselines)
+    overlap = {Path(p).resolve() for p in calibration_paths} & {s.path.resolve() for s in samples}
+    if overlap:
+        raise ScaeError(
+            f"{len(overlap)} calibration image(s) are also test images (e.g. {sorted(overlap)[0]}); thresholds must "
+            "come from good images outside the test set: pass --calibration with other images"
+        )
 
     calibration, thresholds, train_shape = calibrate_baselines(pipeline, [Path(p) for p in calibration_paths], baselines)
     guard = ShapeGuard(train_shape, Path(calibration_paths[0]))
