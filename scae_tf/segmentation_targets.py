@@ -26,6 +26,7 @@ BACKGROUND_SIDE = 128  # background estimated at this resolution (fast, and smoo
 BACKGROUND_CLOSING = 31  # closing diameter at BACKGROUND_SIDE: wider than the part's head
 STRICT_FACTOR = 0.88  # part threshold = this * Otsu level of the ratio image (excludes soft shadow)
 RECOVERY_CLOSING = 9  # px at 512: bright gaps narrower than this, inside the loose mask, are part
+MIN_PART_FRACTION = 0.002  # a "part" smaller than this share of the image is dust: no part found
 
 
 def background_estimate(work: np.ndarray) -> np.ndarray:
@@ -43,7 +44,7 @@ def _disk(diameter: int) -> np.ndarray:
 
 
 def classical_object_mask(work: np.ndarray, strict_factor: float = STRICT_FACTOR, slice_fill: bool = True) -> np.ndarray:
-    """Bool object mask of a dark part on a light background (see module docstring)."""
+    """Bool object mask of a dark part on a light background (see module docstring); empty if none."""
     work = np.asarray(work, dtype=np.float32)
     if work.ndim != 2:
         raise ValueError(f"expected a gray work image, got shape {work.shape}")
@@ -56,6 +57,8 @@ def classical_object_mask(work: np.ndarray, strict_factor: float = STRICT_FACTOR
     strict = cv2.morphologyEx(strict, cv2.MORPH_OPEN, _disk(round(3 * px)))
     closed = cv2.morphologyEx(strict, cv2.MORPH_CLOSE, _disk(round(RECOVERY_CLOSING * px))) > 0
     mask = largest_component((strict > 0) | (closed & loose))
+    if mask.mean() < MIN_PART_FRACTION:
+        return np.zeros(work.shape, dtype=bool)  # empty image: no part, not a speck of dust
     return fill_holes(fill_across_axis(mask)) if slice_fill else fill_holes(mask)
 
 

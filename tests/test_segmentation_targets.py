@@ -46,6 +46,13 @@ def test_drawn_part_in_shadow_out():
     assert (mask & shadow_only).sum() < 0.02 * shadow_only.sum()
 
 
+def test_image_without_a_part_gives_an_empty_mask():
+    rng = np.random.default_rng(1)
+    blank = np.clip(0.8 + rng.normal(0, 0.01, (256, 256)), 0, 1).astype(np.float32)
+    blank[100:106, 50:56] = 0.3  # a speck of dust
+    assert not classical_object_mask(blank).any()
+
+
 def test_slice_fill_closes_notch_across_axis_but_not_along():
     mask = np.zeros((60, 120), bool)
     mask[20:40, 10:110] = True
