@@ -36,10 +36,21 @@ def neighbour_reference(errors: np.ndarray, is_object: np.ndarray, statistic: st
         raise ValueError(f"postprocess.neighbour_statistic must be one of {NEIGHBOUR_STATISTICS}, got {statistic!r}")
     stack = neighbour_stack(errors, is_object)
     count = np.sum(~np.isnan(stack), axis=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells -> NaN, handled by the caller
-        reference = np.nanmedian(stack, axis=0) if statistic == "median" else np.nanmean(stack, axis=0)
+    if statistic == "median":
+        reference = _nan_median(stack, count)
+    else:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN cells -> NaN, handled by the caller
+            reference = np.nanmean(stack, axis=0)
     return reference, count
+
+
+def _nan_median(stack: np.ndarray, count: np.ndarray) -> np.ndarray:
+    """Median over axis 0 ignoring NaN (np.sort puts NaN last); NaN where count is 0. Much faster than np.nanmedian."""
+    ordered = np.sort(stack, axis=0)
+    low = np.take_along_axis(ordered, np.maximum((count - 1) // 2, 0)[None], axis=0)[0]
+    high = np.take_along_axis(ordered, np.maximum(count // 2, 0)[None], axis=0)[0]
+    return np.where(count > 0, 0.5 * (low + high), np.nan)
 
 
 def neighbour_deviation(errors: np.ndarray, is_object: np.ndarray, statistic: str = "median") -> tuple[np.ndarray, np.ndarray]:
