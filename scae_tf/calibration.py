@@ -97,6 +97,8 @@ class Calibration:
         """The calibrated decision rule; ``zones=False``: pooled sigma everywhere, with its own tau."""
         if zones:
             return PostProcessor(self.config, self.crop_shape, self.position_stats, self.zone_sigma, self.threshold)
+        if not math.isfinite(self.pooled_threshold):
+            raise ScaeError("this calibration.json has no pooled_threshold (written by an earlier version); re-run calibration")
         pooled = np.full_like(self.zone_sigma, self.pooled_sigma)
         return PostProcessor(self.config, self.crop_shape, self.position_stats, pooled, self.pooled_threshold)
 
@@ -180,7 +182,7 @@ class Calibration:
                 zone_sigma=np.asarray(data["zone_sigma"], dtype=np.float64),
                 pooled_sigma=float(data["pooled_sigma"]),
                 threshold=float(data["threshold"]),
-                pooled_threshold=float(data["pooled_threshold"]),
+                pooled_threshold=float(data.get("pooled_threshold", math.nan)),  # absent in early files
                 position_stats=stats,
                 max_statistics=[float(v) for v in data["max_statistics"]],
                 false_alarm_rate=float(data["false_alarm_rate"]),
