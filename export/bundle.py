@@ -18,13 +18,15 @@ from typing import Any
 import numpy as np
 
 from export.convert import PRECISIONS, batch1_shape, convert_model, load_keras_model
-from export.keras_models import KerasModels
 from export.parity import difference_stats, pipeline_agreement
 from export.run_dir import check_run_dir, run_config, split_images
 from scae_tf import __version__
+from scae_tf.calibration import Calibration
 from scae_tf.config import RunConfig, config_hash, save_json
 from scae_tf.errors import ScaeError
 from scae_tf.imageio import read_image, read_raw
+from scae_tf.keras_backend import KerasBackend
+from scae_tf.pipeline import InspectionPipeline
 from scae_tf.preprocessing import Preprocessor, PreprocessState
 from scae_tf.runtime.bundle import BUNDLE_FILES, FORMAT_VERSION, MANIFEST_NAME, MODEL_FILES, sha256_file
 from scae_tf.runtime.lite_backend import LiteBackend
@@ -44,7 +46,7 @@ def evenly_spaced(items: list[Path], count: int) -> list[Path]:
 
 
 def model_inputs(
-    paths: list[Path], preprocessor: Preprocessor, keras: KerasModels
+    paths: list[Path], preprocessor: Preprocessor, keras: KerasBackend
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Seg inputs and canonical crops of ``paths``, through the same pre-processing as inspection."""
     seg_inputs, crops = [], []
@@ -81,11 +83,8 @@ def _tool_versions() -> dict[str, str]:
 
 
 def _measure_parity(
-    run_dir: Path, config: RunConfig, state: PreprocessState, keras: KerasModels, lite: LiteBackend, count: int
+    run_dir: Path, config: RunConfig, state: PreprocessState, keras: KerasBackend, lite: LiteBackend, count: int
 ) -> dict[str, Any]:
-    from scae_tf.calibration import Calibration
-    from scae_tf.pipeline import InspectionPipeline
-
     source = "validation"
     paths = split_images(run_dir, "validation")
     if not paths:
@@ -181,7 +180,7 @@ def export_bundle(
     segmenter = load_keras_model(run_dir / "segmenter.keras")
     cae = load_keras_model(run_dir / "cae.keras")
     _check_shapes(segmenter, cae, config, run_dir)
-    keras = KerasModels(segmenter, cae)
+    keras = KerasBackend(segmenter, cae)
 
     train_paths = split_images(run_dir, "train")
     representative: dict[str, Any] = {"segmenter": None, "cae": None}

@@ -17,6 +17,7 @@ Precisions:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -33,10 +34,7 @@ def load_keras_model(path: str | Path):
     """Load a ``.keras`` model for inference (no optimizer state, custom layers registered)."""
     import keras
 
-    try:  # registers the project's serializable layers/losses when the model package is present
-        import scae_tf.models  # noqa: F401
-    except ImportError:
-        pass
+    import scae_tf.losses  # noqa: F401 - registers the loss of models saved with compile info
     path = Path(path)
     if not path.is_file():
         raise ScaeError("model file missing from the run dir; finish training with `scae train` first", path)
@@ -75,7 +73,7 @@ def convert_model(model, precision: str, representative: RepresentativeData | No
 
     # Freezing turns Keras 3 variables into constants; the int8 calibrator cannot read variables.
     frozen = convert_variables_to_constants_v2(serve.get_concrete_function())
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen], model)
     if precision == "fp16":
         converter.optimizations = [tf.lite.Optimize.DEFAULT]
         converter.target_spec.supported_types = [tf.float16]
@@ -94,6 +92,8 @@ def convert_model(model, precision: str, representative: RepresentativeData | No
         converter.inference_input_type = tf.int8
         converter.inference_output_type = tf.int8
     try:
-        return bytes(converter.convert())
+        with warnings.catch_warnings():  # "statistics for quantized inputs" is expected: ranges come from calibration
+            warnings.simplefilter("ignore", UserWarning)
+            return bytes(converter.convert())
     except Exception as err:  # noqa: BLE001 - converter errors are opaque; name the model and precision
         raise ScaeError(f"TFLite conversion of model {model.name!r} to {precision} failed: {err}") from err

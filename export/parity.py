@@ -11,6 +11,7 @@ Two levels, both on held-aside good images (the run's validation split):
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -35,36 +36,40 @@ def difference_stats(reference: ArrayFn, candidate: ArrayFn, inputs: Iterable[np
     return {"max_abs": max_abs, "mean_abs": total / max(count, 1), "images": images}
 
 
-def _flag_vector(result: Any) -> np.ndarray:
-    flags = getattr(result.patches, "flagged", None)
-    return np.zeros(0, dtype=bool) if flags is None else np.asarray(flags, dtype=bool).ravel()
+def _flags_by_position(result: Any) -> dict[tuple[int, int], bool]:
+    patches = result.patches
+    return {(int(r), int(c)): bool(f) for (r, c), f in zip(patches.grid_index, patches.flagged, strict=True)}
 
 
 def pipeline_agreement(reference: Any, candidate: Any, images: Sequence[np.ndarray]) -> dict[str, Any]:
     """Run both ``InspectionPipeline``s on ``images`` and compare verdicts, patch flags and scores.
 
-    Patch flags are compared position by position when both runs produced the same patch grid
-    (same object mask); otherwise the image counts as a patch disagreement.
+    Patch flags are compared per grid position over the object patches of either run (a patch
+    that is off the object in one run counts as not flagged there), so a slightly different
+    object mask shows up as disagreement only where it changes a flag.
     """
-    same_verdict, patch_total, patch_same, grid_mismatch = 0, 0, 0, 0
+    same_verdict, patch_total, patch_same, flagged_ref, flagged_got = 0, 0, 0, 0, 0
     score_diff, rel_diff = 0.0, 0.0
     for image in images:
         ref, got = reference.inspect(image), candidate.inspect(image)
         same_verdict += int(ref.anomalous == got.anomalous)
-        score_diff = max(score_diff, abs(float(ref.score) - float(got.score)))
-        rel_diff = max(rel_diff, abs(float(ref.score) - float(got.score)) / max(abs(float(ref.threshold)), 1e-12))
-        ref_flags, got_flags = _flag_vector(ref), _flag_vector(got)
-        if ref_flags.shape == got_flags.shape:
-            patch_total += ref_flags.size
-            patch_same += int((ref_flags == got_flags).sum())
-        else:
-            grid_mismatch += 1
+        diff = abs(float(ref.score) - float(got.score))
+        if math.isfinite(diff):
+            score_diff = max(score_diff, diff)
+            rel_diff = max(rel_diff, diff / max(abs(float(ref.threshold)), 1e-12))
+        ref_flags, got_flags = _flags_by_position(ref), _flags_by_position(got)
+        positions = set(ref_flags) | set(got_flags)
+        patch_total += len(positions)
+        patch_same += sum(ref_flags.get(p, False) == got_flags.get(p, False) for p in positions)
+        flagged_ref += sum(ref_flags.values())
+        flagged_got += sum(got_flags.values())
     n = len(images)
     return {
         "images": n,
         "verdict_agreement": same_verdict / n if n else None,
-        "patch_flag_agreement": patch_same / patch_total if patch_total else (None if grid_mismatch == 0 else 0.0),
-        "patch_grid_mismatches": grid_mismatch,
+        "patch_flag_agreement": patch_same / patch_total if patch_total else None,
+        "flagged_patches_reference": flagged_ref,
+        "flagged_patches_candidate": flagged_got,
         "score_max_abs_diff": score_diff,
         "score_max_diff_over_threshold": rel_diff,
     }

@@ -28,7 +28,9 @@ def run_config(run_dir: Path) -> RunConfig:
 def split_images(run_dir: Path, part: str) -> list[Path]:
     """Image paths of one part of ``split.json`` ("train", "validation", "calibration").
 
-    Relative paths are resolved against the split's ``root`` entry when present, else the run dir.
+    Relative paths are resolved against the split's ``root`` entry when present, else taken as
+    they are when they exist (relative to the current folder, as ``scae train`` was called), else
+    against the run dir.
     A part that is absent or empty gives an empty list; callers decide whether that is fatal.
     """
     path = run_dir / "split.json"
@@ -39,10 +41,11 @@ def split_images(run_dir: Path, part: str) -> list[Path]:
     if not isinstance(split, dict):
         raise ScaeError("split.json must be a mapping of part -> image list; re-run `scae train`", path)
     entries = split.get(part) or []
-    root = Path(split["root"]) if isinstance(split.get("root"), str) else run_dir
+    root = Path(split["root"]) if isinstance(split.get("root"), str) else None
     images = []
     for entry in entries:
-        name = entry.get("path") if isinstance(entry, dict) else entry
-        image = Path(name)
-        images.append(image if image.is_absolute() else root / image)
+        image = Path(entry.get("path") if isinstance(entry, dict) else entry)
+        if not image.is_absolute():
+            image = root / image if root is not None else image if image.exists() else run_dir / image
+        images.append(image)
     return images

@@ -6,6 +6,7 @@ Conv2DTranspose / UpSampling2D up, sigmoid output), so conversion exercises the 
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -70,3 +71,97 @@ def write_plain_bundle(out: Path, segmenter, cae, precision: str = "fp32") -> di
     manifest = {"format_version": FORMAT_VERSION, "precision": precision}
     copies = {name: sources / name for name in ("config.json", "preprocessing.json", "calibration.json")}
     return write_bundle(out, models, copies, manifest)
+
+
+def tiny_run_config():
+    """A RunConfig small enough to train and export in seconds (64 px work images)."""
+    from scae_tf.config import CaeConfig, PostprocessConfig, PreprocessConfig, RunConfig, UnetConfig
+
+    return RunConfig(
+        preprocess=PreprocessConfig(work_size=64, seg_size=32, crop_height=32, crop_width=96),
+        cae=CaeConfig(base_filters=8, depth=2, latent_filters=8),
+        unet=UnetConfig(base_filters=4, depth=2),
+        postprocess=PostprocessConfig(patch_size=8, patch_stride=4, zones=2, stats_downsample=1),
+    )
+
+
+def make_tiny_run(run_dir: Path, data_root: Path, n_validation: int = 4, epochs: int = 60) -> Path:
+    """A run dir like ``scae train`` writes, built with the real model builders on a synthetic dataset.
+
+    The U-Net is fitted to classical masks and the CAE to canonical crops for a few seconds only:
+    parity and verdict agreement need working masks, not good detectors.
+    """
+    import keras
+
+    from scae_tf.calibration import calibrate
+    from scae_tf.config import save_json
+    from scae_tf.data.layout import list_dataset
+    from scae_tf.imageio import read_image, resize
+    from scae_tf.keras_backend import KerasBackend
+    from scae_tf.models.cae import build_cae
+    from scae_tf.models.unet import build_unet
+    from scae_tf.preprocessing import Preprocessor, fit_preprocess_state
+    from scae_tf.segmentation_targets import classical_object_mask
+
+    keras.utils.set_random_seed(0)
+    config = tiny_run_config()
+    pre = config.preprocess
+    run_dir.mkdir(parents=True, exist_ok=True)
+    paths = [s.path for s in list_dataset(data_root, "train")]
+    train, validation = paths[:-n_validation], paths[-n_validation:]
+    works = [resize(read_image(p), pre.work_size) for p in paths]
+    masks = [classical_object_mask(w) for w in works]
+    state = fit_preprocess_state(works[: len(train)], masks[: len(train)], pre)
+    state.save(run_dir / "preprocessing.json")
+    preprocessor = Preprocessor(state)
+
+    seg_x = np.stack([preprocessor.seg_input(w) for w in works])[..., None]
+    seg_y = np.stack([resize(m, pre.seg_size) for m in masks]).astype(np.float32)[..., None]
+    unet = build_unet((pre.seg_size, pre.seg_size, 1), config.unet)
+    unet.compile(keras.optimizers.Adam(1e-2), "binary_crossentropy")
+    unet.fit(seg_x, seg_y, epochs=epochs, batch_size=len(seg_x), verbose=0)
+    crops = np.stack([preprocessor.canonical(w, m)[0] for w, m in zip(works, masks, strict=True)])[..., None]
+    cae = build_cae((pre.crop_height, pre.crop_width, 1), config.cae)
+    cae.compile(keras.optimizers.Adam(3e-3), "mse")
+    cae.fit(crops[: len(train)], crops[: len(train)], epochs=epochs, batch_size=len(train), verbose=0)
+    unet.save(run_dir / "segmenter.keras")
+    cae.save(run_dir / "cae.keras")
+
+    calibration = calibrate(KerasBackend(unet, cae), preprocessor, config.postprocess, works[len(train):])
+    calibration.save(run_dir / "calibration.json")
+    save_json(config, run_dir / "config.json")
+    split = {"version": 1, "train": [str(p) for p in train], "validation": [str(p) for p in validation]}
+    split["calibration"] = split["validation"]
+    (run_dir / "split.json").write_text(json.dumps(split, indent=2))
+    return run_dir
+
+
+def cached_tiny_run(base: Path) -> tuple[Path, Path]:
+    """(dataset root, run dir) under pytest's session temp ``base``, built once per session.
+
+    Several test modules share it; a marker file makes a half-built run (a crashed test) rebuild.
+    """
+    import shutil
+
+    from scae_tf.synthetic import generate_dataset
+
+    root = base / "edge-tiny"
+    data, run = root / "screw", root / "run"
+    if not (root / "done").is_file():
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        generate_dataset(data, seed=7, size=128, n_train=10, n_test_good=3, n_per_defect=2)
+        make_tiny_run(run, data)
+        (root / "done").write_text("ok\n")
+    return data, run
+
+
+def cached_bundle(base: Path, precision: str) -> Path:
+    """The tiny run exported at ``precision`` (once per session)."""
+    from export import export_bundle
+
+    _, run = cached_tiny_run(base)
+    out = base / "edge-tiny" / f"bundle-{precision}"
+    if not out.is_dir():
+        export_bundle(run, out, precision)
+    return out

@@ -3,15 +3,48 @@
 from __future__ import annotations
 
 import argparse
-
-from scae_tf.errors import ScaeError
+import json
+import logging
+from pathlib import Path
 
 HELP = "export a run dir to a self-checking TFLite bundle (fp32, fp16 or int8)"
 
+EPILOG = """\
+Both models are converted with a fixed batch of 1. int8 is full-integer quantisation (int8
+weights, activations, input and output; activation ranges from good training images listed in
+the run's split.json). After conversion the TFLite models are compared with Keras on the
+validation images and the figures are stored in the bundle's manifest.json.
+The bundle is written to a temporary folder and renamed at the end: a failed export leaves nothing.
+"""
+
+log = logging.getLogger("scae")
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = EPILOG
+    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="run dir written by `scae train`")
+    parser.add_argument("--out", required=True, type=Path, metavar="BUNDLE", help="bundle folder to create")
+    parser.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32", help="default fp32")
+    parser.add_argument("--calibration-images", type=int, default=64, metavar="N",
+                        help="good training images for int8 activation ranges (default 64)")
+    parser.add_argument("--parity-images", type=int, default=8, metavar="N",
+                        help="validation images for the TFLite-vs-Keras parity check (default 8)")
+    parser.add_argument("--force", action="store_true", help="replace an existing bundle at --out")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise ScaeError("`scae export` is not available yet (issue #3)")
+    from export import export_bundle
+
+    manifest = export_bundle(
+        args.run_dir,
+        args.out,
+        args.precision,
+        calibration_images=args.calibration_images,
+        parity_images=args.parity_images,
+        overwrite=args.force,
+    )
+    sizes = {name: entry["bytes"] for name, entry in manifest["files"].items() if name.endswith(".tflite")}
+    print(json.dumps({"bundle": str(args.out), "precision": manifest["precision"], "bytes": sizes,
+                      "parity": manifest["parity"]}, indent=2))
+    return 0

@@ -3,15 +3,84 @@
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
 
 from scae_tf.errors import ScaeError
+from scae_tf.pipeline import load_pipeline
+from scae_tf.progress import progress
+from scae_tf.runtime import open_bundle
+from scae_tf.runtime.inspection import (
+    Record,
+    collect_inputs,
+    exit_code,
+    inspect_inputs,
+    record_json,
+    record_line,
+)
 
 HELP = "inspect images or folders with a TFLite bundle (no TensorFlow needed)"
 
+EPILOG = """\
+Folders are searched recursively (sorted; hidden files and non-image files skipped).
+Each image gives one line on stdout: a readable summary, or with --json one JSON object
+(path, verdict, score, threshold, flagged patches with boxes in image pixels, timings in ms).
+Unreadable files, colour images for a gray bundle and other bad inputs are reported on stderr
+(and as {"verdict": "error"} lines with --json); the remaining images are still inspected.
+Images of another size are resized to the bundle's work size (a warning if the aspect ratio
+differs from the training images').
+
+exit status:
+  0  every image is good
+  1  at least one image is anomalous (and no errors)
+  2  at least one input could not be inspected, or the bundle is invalid
+"""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = EPILOG
+    parser.add_argument("--bundle", required=True, type=Path, help="bundle folder written by `scae export`")
+    parser.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="image files and/or folders")
+    parser.add_argument("--out", type=Path, help="write an overlay PNG per image here (<name>.overlay.png)")
+    parser.add_argument("--json", action="store_true", help="one JSON object per image instead of a readable line")
+    parser.add_argument("--threads", type=int, default=2, help="threads per TFLite interpreter (default 2)")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise ScaeError("`scae inspect` is not available yet (issue #3)")
+    if args.threads < 1:
+        raise ScaeError(f"--threads must be at least 1, got {args.threads}")
+    bundle = open_bundle(args.bundle)
+    pipeline = load_pipeline(args.bundle, threads=args.threads)
+    images, records = collect_inputs(args.paths)
+    if args.out is not None:
+        args.out.mkdir(parents=True, exist_ok=True)
+    for record in records:  # arguments that are neither an image nor a folder of images
+        _emit(record, args.json)
+    shape = bundle.manifest.get("input", {})
+    stream = inspect_inputs(
+        pipeline,
+        images,
+        channels=int(shape.get("channels", 1)),
+        work_size=int(shape.get("work_size", bundle.config().preprocess.work_size)),
+        train_size=shape.get("train_image_size"),
+        out_dir=args.out,
+    )
+    if any(Path(p).is_dir() for p in args.paths):
+        stream = progress(stream, desc="inspect", total=len(images))
+    for record in stream:
+        _emit(record, args.json)
+        records.append(record)
+    return exit_code(records)
+
+
+def _emit(record: Record, as_json: bool) -> None:
+    for warning in record.warnings:
+        print(f"scae inspect: warning: {record.path}: {warning}", file=sys.stderr)
+    if record.error is not None:
+        print(f"scae inspect: error: {record.error}", file=sys.stderr)
+    if as_json:
+        print(json.dumps(record_json(record)), flush=True)
+    elif record.error is None:
+        print(record_line(record), flush=True)

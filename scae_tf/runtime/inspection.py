@@ -1,0 +1,198 @@
+"""``scae inspect`` without the argument parsing: inputs, decoding checks, records, overlays.
+
+Inputs: image files and folders; folders are searched **recursively** (an MVTec ``test/``
+folder with one sub-folder per defect type works as is), in sorted order, hidden files and
+files without an image suffix skipped. Every input ends as exactly one record: a result or an
+error, so a corrupt file in a folder never stops the others.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scae_tf.errors import ScaeError
+from scae_tf.imageio import is_image_file, read_raw, to_float, to_gray, write_png
+from scae_tf.overlay import result_overlay
+
+ASPECT_TOLERANCE = 0.02  # relative aspect-ratio difference tolerated silently
+GRAY_TOLERANCE = 2  # max channel difference (8-bit levels) for an RGB file to count as gray
+
+
+@dataclass(frozen=True)
+class InputImage:
+    path: Path
+    overlay_name: Path  # relative path of its overlay under --out
+
+
+@dataclass
+class Record:
+    """What inspecting one input produced: a result, or the error that prevented it."""
+
+    path: Path
+    result: Any = None
+    error: str | None = None
+    warnings: list[str] = field(default_factory=list)
+    timings: dict[str, float] = field(default_factory=dict)
+    image_size: tuple[int, int] | None = None
+    overlay: Path | None = None
+
+
+def collect_inputs(paths: Iterable[str | Path]) -> tuple[list[InputImage], list[Record]]:
+    """Expand files and folders (recursively) into images; unusable arguments become error records."""
+    images: list[InputImage] = []
+    errors: list[Record] = []
+    used: set[Path] = set()
+
+    def add(path: Path, name: Path) -> None:
+        candidate, number = name, 1
+        while candidate in used:  # same file name from two places: keep both overlays
+            number += 1
+            candidate = name.with_name(f"{name.name}-{number}")
+        used.add(candidate)
+        images.append(InputImage(path, candidate))
+
+    for arg in paths:
+        path = Path(arg)
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if is_image_file(p) and not _hidden(p.relative_to(path)))
+            if not found:
+                errors.append(Record(path, error=f"{path}: no images (.png/.jpg/.bmp/.tif) in this folder or below"))
+            for image in found:
+                add(image, Path(path.resolve().name) / image.relative_to(path).with_suffix(""))
+        elif path.is_file():
+            add(path, Path(path.stem))
+        else:
+            errors.append(Record(path, error=f"{path}: no such file or folder"))
+    return images, errors
+
+
+def _hidden(relative: Path) -> bool:
+    return any(part.startswith(".") for part in relative.parts)
+
+
+def decode(path: Path, channels: int) -> np.ndarray:
+    """Read ``path`` as float32 [0, 1] (gray unless the bundle wants colour); refuse other channel counts.
+
+    A colour file whose channels are equal (a gray image saved as RGB) counts as gray.
+    """
+    raw = read_raw(path)
+    if raw.ndim == 2:
+        if channels != 1:
+            raise ScaeError(f"gray image, but the bundle was trained on {channels}-channel images; use colour images", path)
+        return to_float(raw)
+    if channels == 1:
+        spread = raw.max(axis=2).astype(np.int64) - raw.min(axis=2)
+        tolerance = GRAY_TOLERANCE * (257 if raw.dtype == np.uint16 else 1)
+        if int(spread.max()) > tolerance:
+            raise ScaeError(
+                f"colour image ({raw.shape[2]} channels) but the bundle was trained on gray images; "
+                "convert it to gray or use the camera the model was trained for",
+                path,
+            )
+        return to_gray(to_float(raw))
+    return to_float(raw)
+
+
+def aspect_warning(size: tuple[int, int], train_size: list[int] | None, work_size: int) -> str | None:
+    """A warning when the image's aspect ratio differs from the training images' (it gets distorted)."""
+    reference = (train_size[0], train_size[1]) if train_size else (work_size, work_size)
+    ratio, expected = size[1] / size[0], reference[1] / reference[0]
+    if abs(ratio / expected - 1.0) <= ASPECT_TOLERANCE:
+        return None
+    return (
+        f"aspect ratio {size[1]}x{size[0]} differs from the training images' {reference[1]}x{reference[0]}; "
+        f"the image is resized to {work_size}x{work_size} anyway, so the part is distorted and results may be off"
+    )
+
+
+def inspect_inputs(
+    pipeline: Any,
+    images: Iterable[InputImage],
+    channels: int = 1,
+    work_size: int = 512,
+    train_size: list[int] | None = None,
+    out_dir: Path | None = None,
+) -> Iterator[Record]:
+    """Inspect each image; yield one record each (errors included), writing overlays to ``out_dir``."""
+    for item in images:
+        record = Record(item.path)
+        try:
+            start = time.perf_counter()
+            image = decode(item.path, channels)
+            decode_seconds = time.perf_counter() - start
+            record.image_size = (int(image.shape[0]), int(image.shape[1]))
+            warning = aspect_warning(record.image_size, train_size, work_size)
+            if warning:
+                record.warnings.append(warning)
+            result = pipeline.inspect(image, {"decode": decode_seconds})  # total includes decoding
+            record.result = result
+            record.timings = {stage: float(seconds) for stage, seconds in result.timings.items()}
+            if out_dir is not None:
+                target = out_dir / item.overlay_name.with_name(item.overlay_name.name + ".overlay.png")
+                target.parent.mkdir(parents=True, exist_ok=True)
+                write_png(target, result_overlay(image, result))
+                record.overlay = target
+        except ScaeError as err:
+            record.error = str(err) if err.path is not None else f"{item.path}: {err}"
+        yield record
+
+
+def _number(value: float) -> float | None:
+    """JSON has no inf/NaN: non-finite scores (no object found) become null."""
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
+def record_json(record: Record) -> dict[str, Any]:
+    """The JSON line of one record (timings in milliseconds, boxes in input-image pixels)."""
+    if record.error is not None:
+        return {"path": str(record.path), "verdict": "error", "error": record.error, "warnings": record.warnings}
+    result = record.result
+    return {
+        "path": str(record.path),
+        "verdict": "anomalous" if result.anomalous else "good",
+        "anomalous": bool(result.anomalous),
+        "score": _number(result.score),
+        "threshold": _number(result.threshold),
+        "image_size": list(record.image_size) if record.image_size else None,
+        "flagged": [
+            {
+                "box": [int(v) for v in patch.box],
+                "corners": np.round(np.asarray(patch.corners, dtype=np.float64), 1).tolist(),
+                "score": _number(patch.score),
+                "zone": int(patch.zone),
+            }
+            for patch in result.flagged
+        ],
+        "timings_ms": {stage: round(seconds * 1000.0, 3) for stage, seconds in record.timings.items()},
+        "overlay": None if record.overlay is None else str(record.overlay),
+        "warnings": record.warnings,
+    }
+
+
+def record_line(record: Record) -> str:
+    """One readable line per image."""
+    if record.error is not None:
+        return f"ERROR      {record.error}"
+    result = record.result
+    verdict = "ANOMALOUS" if result.anomalous else "good"
+    total = record.timings.get("total", 0.0) * 1000.0
+    return (
+        f"{verdict:<10} score {result.score:8.3f}  threshold {result.threshold:.3f}  "
+        f"{len(result.flagged):3d} flagged  {total:7.1f} ms  {record.path}"
+    )
+
+
+def exit_code(records: Iterable[Record]) -> int:
+    """2 if any input failed, else 1 if any image is anomalous, else 0."""
+    records = list(records)
+    if any(r.error is not None for r in records):
+        return 2
+    return 1 if any(r.result is not None and r.result.anomalous for r in records) else 0

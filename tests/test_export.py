@@ -1,0 +1,192 @@
+"""Export: Keras -> TFLite conversion at three precisions, parity figures, atomic bundles."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from edge_fixtures import cached_bundle, cached_tiny_run, random_images
+from litert_parity import assert_litert_parity
+
+from scae_tf.errors import ScaeError
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def real_models():
+    """The project's own builders, small configurations (untrained: parity needs no training)."""
+    import keras
+
+    from scae_tf.config import CaeConfig, UnetConfig
+    from scae_tf.models.cae import build_cae
+    from scae_tf.models.unet import build_unet
+
+    keras.utils.set_random_seed(3)
+    return {
+        "unet": build_unet((32, 32, 1), UnetConfig(base_filters=4, depth=2)),
+        "cae": build_cae((32, 64, 1), CaeConfig(base_filters=8, depth=2, latent_filters=8)),
+        "cae_nearest": build_cae((32, 64, 1), CaeConfig(base_filters=8, depth=2, latent_filters=8, upsampling="nearest")),
+    }
+
+
+@pytest.mark.parametrize("name", ["unet", "cae", "cae_nearest"])
+@pytest.mark.parametrize("precision, atol", [("fp32", 1e-5), ("fp16", 5e-3), ("int8", 0.06)])
+def test_converted_models_match_keras(real_models, name, precision, atol):
+    from export.convert import convert_model
+
+    model = real_models[name]
+    shape = tuple(model.inputs[0].shape[1:3])
+    representative = random_images(16, shape, seed=1)
+    flatbuffer = convert_model(model, precision, lambda: iter(representative))
+    stats = assert_litert_parity(model, flatbuffer, random_images(4, shape, seed=2), atol)
+    assert stats["images"] == 4 and stats["mean_abs"] <= stats["max_abs"]
+
+
+def test_parity_helper_fails_on_a_different_model(real_models):
+    import keras
+
+    from export.convert import convert_model
+    from scae_tf.config import UnetConfig
+    from scae_tf.models.unet import build_unet
+
+    keras.utils.set_random_seed(99)
+    other = build_unet((32, 32, 1), UnetConfig(base_filters=4, depth=2))
+    with pytest.raises(AssertionError, match="LiteRT differs from Keras"):
+        assert_litert_parity(real_models["unet"], convert_model(other, "fp32"), random_images(2, (32, 32)), 1e-3)
+
+
+def test_int8_needs_representative_data_and_known_precision(real_models):
+    from export.convert import convert_model
+
+    with pytest.raises(ValueError, match="representative"):
+        convert_model(real_models["unet"], "int8")
+    with pytest.raises(ScaeError, match="unknown precision 'int4'"):
+        convert_model(real_models["unet"], "int4")
+
+
+@pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
+def test_export_bundle_manifest_and_parity(tmp_path_factory, precision):
+    from scae_tf import __version__
+    from scae_tf.config import config_hash, load_config
+    from scae_tf.runtime import LiteBackend, open_bundle, sha256_file
+
+    base = tmp_path_factory.getbasetemp()
+    _, run = cached_tiny_run(base)
+    path = cached_bundle(base, precision)
+    bundle = open_bundle(path)
+    manifest = bundle.manifest
+    assert manifest["format_version"] == 1 and manifest["precision"] == precision
+    assert manifest["config_hash"] == config_hash(load_config(run / "config.json"))
+    assert manifest["tool"]["scae_tf"] == __version__
+    assert manifest["input"]["seg_size"] == 32 and manifest["input"]["crop_width"] == 96
+    assert manifest["input"]["train_image_size"] == [128, 128]
+    assert manifest["models"]["cae"]["input_shape"] == [1, 32, 96, 1]
+    for name in ("segmenter.tflite", "cae.tflite", "config.json", "preprocessing.json", "calibration.json"):
+        assert manifest["files"][name]["sha256"] == sha256_file(path / name)
+    assert (path / "calibration.json").read_bytes() == (run / "calibration.json").read_bytes()
+
+    parity = manifest["parity"]
+    assert parity["source"] == "validation" and parity["images"] == 4
+    assert parity["pipeline"]["verdict_agreement"] is not None
+    if precision == "fp32":
+        assert parity["segmenter"]["max_abs"] < 1e-4 and parity["cae"]["max_abs"] < 1e-4
+        assert parity["pipeline"]["verdict_agreement"] == 1.0 and parity["pipeline"]["patch_flag_agreement"] == 1.0
+    else:
+        assert 0 < parity["cae"]["max_abs"] < 0.2
+    backend = LiteBackend.from_bundle(path)
+    assert backend.cae.quantized_io == (precision == "int8") and manifest["calibration_images"] == (6 if precision == "int8" else 0)
+
+
+def test_reduced_precisions_are_smaller(tmp_path_factory):
+    base = tmp_path_factory.getbasetemp()
+    sizes = {p: (cached_bundle(base, p) / "cae.tflite").stat().st_size for p in ("fp32", "fp16", "int8")}
+    assert sizes["int8"] < sizes["fp16"] < sizes["fp32"]
+
+
+def _leftovers(folder):
+    return sorted(p.name for p in folder.iterdir() if ".partial-" in p.name or ".old-" in p.name)
+
+
+def test_failed_export_leaves_nothing(tmp_path_factory, tmp_path, monkeypatch):
+    import export.bundle as bundle_module
+
+    _, run = cached_tiny_run(tmp_path_factory.getbasetemp())
+
+    def broken_save(obj, path):
+        (path.parent / "partial-manifest").write_text("half")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(bundle_module, "save_json", broken_save)
+    with pytest.raises(OSError, match="disk full"):
+        bundle_module.export_bundle(run, tmp_path / "bundle", "fp32", parity_images=1)
+    assert not (tmp_path / "bundle").exists() and _leftovers(tmp_path) == []
+
+    monkeypatch.undo()
+    calls = []
+
+    def failing_convert(model, precision, representative=None):
+        calls.append(model.name)
+        raise ScaeError(f"TFLite conversion of model {model.name!r} to {precision} failed: boom")
+
+    monkeypatch.setattr(bundle_module, "convert_model", failing_convert)
+    with pytest.raises(ScaeError, match="conversion"):
+        bundle_module.export_bundle(run, tmp_path / "bundle", "fp32")
+    assert calls and list(tmp_path.iterdir()) == []
+
+
+def test_existing_bundle_is_kept_unless_forced(tmp_path_factory, tmp_path):
+    from export import export_bundle
+    from scae_tf.runtime import open_bundle
+
+    _, run = cached_tiny_run(tmp_path_factory.getbasetemp())
+    out = tmp_path / "bundle"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    with pytest.raises(ScaeError, match="already exists.*--force"):
+        export_bundle(run, out, "fp32")
+    assert (out / "keep.txt").read_text() == "mine"
+    export_bundle(run, out, "fp16", overwrite=True, parity_images=1)
+    assert open_bundle(out).precision == "fp16" and not (out / "keep.txt").exists()
+    assert _leftovers(tmp_path) == []
+
+
+def test_incomplete_run_dir_is_named(tmp_path_factory, tmp_path):
+    import shutil
+
+    from export import export_bundle
+
+    _, run = cached_tiny_run(tmp_path_factory.getbasetemp())
+    partial = tmp_path / "run"
+    shutil.copytree(run, partial)
+    (partial / "cae.keras").unlink()
+    with pytest.raises(ScaeError, match=r"missing cae\.keras.*scae train"):
+        export_bundle(partial, tmp_path / "b", "fp32")
+    (partial / "cae.keras").write_bytes(b"not a model")
+    with pytest.raises(ScaeError, match=r"cae\.keras: cannot load the Keras model"):
+        export_bundle(partial, tmp_path / "b", "fp32")
+    assert not (tmp_path / "b").exists()
+
+
+def test_export_command(tmp_path_factory, tmp_path, capsys):
+    from scae_tf.cli import main
+
+    _, run = cached_tiny_run(tmp_path_factory.getbasetemp())
+    assert main(["export", str(run), "--out", str(tmp_path / "b"), "--precision", "fp16", "--parity-images", "2"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["precision"] == "fp16" and summary["parity"]["images"] == 2
+    assert main(["export", str(tmp_path / "nope"), "--out", str(tmp_path / "c")]) == 2
+    err = capsys.readouterr().err
+    assert "run dir not found" in err and "Traceback" not in err
+
+
+def test_evenly_spaced_is_spread_and_deterministic():
+    from pathlib import Path
+
+    from export.bundle import evenly_spaced
+
+    items = [Path(str(i)) for i in range(10)]
+    assert evenly_spaced(items, 3) == [Path("0"), Path("4"), Path("9")]
+    assert evenly_spaced(items, 20) == items and evenly_spaced(items, 0) == []
+    assert np.unique([str(p) for p in evenly_spaced(items, 5)]).size == 5
