@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -40,6 +41,8 @@ from scae_tf.config import PostprocessConfig, from_dict, to_dict
 from scae_tf.errors import ScaeError
 from scae_tf.postprocess import PositionStats, PositionSums, PostProcessor, image_threshold, stats_from_sums
 from scae_tf.residual import residual_map
+
+log = logging.getLogger(__name__)
 
 CALIBRATION_VERSION = 1
 MIN_CALIBRATION_IMAGES = 4
@@ -90,6 +93,7 @@ class Calibration:
     false_alarm_rate_zones_k: float  # zone sigmas, d > k
     n_images: int  # calibration images used (a crop without object has no max statistic)
     image_names: list[str] = field(default_factory=list)
+    skipped_images: list[str] = field(default_factory=list)  # good images where no part was found
     method: str = "leave-one-out"
     version: int = CALIBRATION_VERSION
 
@@ -142,6 +146,7 @@ class Calibration:
             "max_statistics": [float(v) for v in self.max_statistics],
             "n_images": self.n_images,
             "image_names": list(self.image_names),
+            "skipped_images": list(self.skipped_images),
             "position_stats": stats,
         }
 
@@ -190,6 +195,7 @@ class Calibration:
                 false_alarm_rate_zones_k=float(data["false_alarm_rate_zones_k"]),
                 n_images=int(data["n_images"]),
                 image_names=[str(n) for n in data.get("image_names", [])],
+                skipped_images=[str(n) for n in data.get("skipped_images", [])],
                 method=str(data.get("method", "leave-one-out")),
             )
             calibration.postprocessor()  # validates zone count, sigma > 0, stats shape
@@ -215,13 +221,32 @@ def calibrate(
     works: Iterable[np.ndarray],
     names: Sequence[str] | None = None,
 ) -> Calibration:
-    """Calibrate on good work images (``Preprocessor.work_image`` output); see the module docstring."""
-    residuals, masks = [], []
-    for work in works:
-        residual, crop_mask = crop_residual(backend, preprocessor, work, config)
+    """Calibrate on good work images (``Preprocessor.work_image`` output); see the module docstring.
+
+    A good image on which the segmenter finds no part cannot be cropped; it is skipped with a
+    warning and listed in ``skipped_images`` (the same image would be an error at inspection, so
+    the count says how reliable the segmenter is on good parts).
+    """
+    residuals, masks, kept, skipped = [], [], [], []
+    for index, work in enumerate(works):
+        name = names[index] if names is not None else f"#{index}"
+        try:
+            residual, crop_mask = crop_residual(backend, preprocessor, work, config)
+        except ScaeError as err:
+            log.warning("calibration image %s skipped: %s", name, err)
+            skipped.append(name)
+            continue
         residuals.append(residual)
         masks.append(crop_mask)
-    return calibrate_residuals(residuals, masks, config, names)
+        kept.append(name)
+    if len(residuals) < MIN_CALIBRATION_IMAGES and skipped:
+        raise ScaeError(
+            f"calibration needs at least {MIN_CALIBRATION_IMAGES} good images the segmenter can locate, got "
+            f"{len(residuals)} ({len(skipped)} skipped: no part found); train the segmenter longer or add good images"
+        )
+    calibration = calibrate_residuals(residuals, masks, config, kept if names is not None else None)
+    calibration.skipped_images = skipped
+    return calibration
 
 
 def _zone_sums(deviation: np.ndarray, is_object: np.ndarray, zones: np.ndarray, n_zones: int) -> tuple[np.ndarray, np.ndarray]:

@@ -168,6 +168,8 @@ class IdentityPreprocessor:
         return prob > 0.5
 
     def canonical(self, work, mask):
+        if not mask.any():
+            raise ScaeError("no object found: the object mask is empty")
         return work.astype(np.float32), mask, None
 
 
@@ -178,7 +180,11 @@ def test_calibrate_runs_segment_crop_reconstruct_residual():
         work = np.full(SHAPE, 0.2, np.float32)
         work[object_mask()] = 0.7 + 0.1 * rng.random(int(object_mask().sum()))
         works.append(work)
-    calibration = calibrate(ThresholdBackend(), IdentityPreprocessor(), config(), iter(works), names=[str(i) for i in range(6)])
+    works.insert(2, np.full(SHAPE, 0.2, np.float32))  # the segmenter finds no part here
+    calibration = calibrate(ThresholdBackend(), IdentityPreprocessor(), config(), iter(works), names=[str(i) for i in range(7)])
     assert calibration.n_images == 6 and calibration.crop_shape == SHAPE
-    assert calibration.image_names == ["0", "1", "2", "3", "4", "5"]
+    assert calibration.image_names == ["0", "1", "3", "4", "5", "6"]
+    assert calibration.skipped_images == ["2"]
     assert np.isfinite(calibration.threshold)
+    with pytest.raises(ScaeError, match="no part found"):
+        calibrate(ThresholdBackend(), IdentityPreprocessor(), config(), works[:3] + [works[2]] * 3)
