@@ -73,6 +73,7 @@ class TrainingConfig:
     patience: int = 8
     seed: int = 0
     strategy: str = "default"  # default | mirrored | multiworker
+    min_steps_per_epoch: int = 0  # repeat small datasets so an epoch has at least this many batches
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """Convolutional autoencoder (CAE-MSSIM): a symmetric, light conv encoder/decoder.
 
 Only ops that convert cleanly to TFLite and quantise to full int8 (Conv2D, Conv2DTranspose
-or nearest UpSampling2D + Conv2D, LeakyReLU, sigmoid) and no BatchNorm, so the exported
+or nearest UpSampling2D + Conv2D, ReLU (fused into the conv by the converter), sigmoid) and no BatchNorm, so the exported
 model is the trained one with nothing folded. Each stage halves the resolution with a
 strided 3x3 conv and refines with a second 3x3 conv; filters double per stage up to
 ``max_filters``; a 1x1 bottleneck (``latent_filters``) limits what the code can carry, so
@@ -22,13 +22,13 @@ def stage_filters(config: CaeConfig) -> list[int]:
 
 def _conv(x, filters: int, name: str, strides: int = 1, kernel: int = 3):
     x = layers.Conv2D(filters, kernel, strides=strides, padding="same", name=name)(x)
-    return layers.LeakyReLU(negative_slope=0.1, name=f"{name}_act")(x)
+    return layers.ReLU(name=f"{name}_act")(x)
 
 
 def _up(x, filters: int, name: str, upsampling: str):
     if upsampling == "transpose":
         x = layers.Conv2DTranspose(filters, 3, strides=2, padding="same", name=name)(x)
-        return layers.LeakyReLU(negative_slope=0.1, name=f"{name}_act")(x)
+        return layers.ReLU(name=f"{name}_act")(x)
     if upsampling == "nearest":
         x = layers.UpSampling2D(2, interpolation="nearest", name=f"{name}_resize")(x)
         return _conv(x, filters, name)

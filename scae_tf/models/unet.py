@@ -19,7 +19,7 @@ from scae_tf.models.cae import check_input_shape
 def _double_conv(x, filters: int, name: str):
     for j in range(2):
         x = layers.Conv2D(filters, 3, padding="same", name=f"{name}_conv{j}")(x)
-        x = layers.LeakyReLU(negative_slope=0.1, name=f"{name}_act{j}")(x)
+        x = layers.ReLU(name=f"{name}_act{j}")(x)
     return x
 
 
