@@ -1,0 +1,153 @@
+"""``scae inspect``: JSON/readable output, verdicts equal to Keras, overlays, exit codes, bad inputs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import cv2
+import numpy as np
+import pytest
+from edge_fixtures import cached_bundle, cached_tiny_run
+
+from scae_tf.cli import main
+from scae_tf.overlay import render_overlay
+from scae_tf.runtime.inspection import Record, aspect_warning, collect_inputs, exit_code
+
+
+@pytest.fixture(scope="module")
+def edge(tmp_path_factory):
+    base = tmp_path_factory.getbasetemp()
+    data, run = cached_tiny_run(base)
+    return data, run, cached_bundle(base, "fp32")
+
+
+def _json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+@pytest.mark.slow
+def test_json_verdicts_equal_keras_pipeline(edge, capsys, tmp_path):
+    from scae_tf.pipeline import load_pipeline
+
+    data, run, bundle = edge
+    code = main(["inspect", "--bundle", str(bundle), str(data / "test"), "--json", "--out", str(tmp_path / "ov")])
+    records = _json_lines(capsys.readouterr().out)
+    images = sorted((data / "test").rglob("*.png"))
+    assert [r["path"] for r in records] == [str(p) for p in images]
+    keras = load_pipeline(run)
+    expected = [keras.inspect_path(p) for p in images]
+    assert [r["anomalous"] for r in records] == [e.anomalous for e in expected]
+    assert [r["verdict"] for r in records] == ["anomalous" if e.anomalous else "good" for e in expected]
+    for record, reference in zip(records, expected, strict=True):
+        assert record["score"] == pytest.approx(reference.score, rel=1e-3, abs=1e-3)
+        assert record["threshold"] == pytest.approx(reference.threshold)
+        assert len(record["flagged"]) == len(reference.flagged)
+        for patch in record["flagged"]:
+            x0, y0, x1, y1 = patch["box"]
+            assert 0 <= x0 < x1 <= 128 and 0 <= y0 < y1 <= 128 and len(patch["corners"]) == 4
+        assert set(record["timings_ms"]) >= {"decode", "segment", "pose", "reconstruct", "postprocess", "total"}
+        overlay = cv2.imread(record["overlay"])
+        assert overlay.shape == (128, 128, 3)
+    assert code == (1 if any(e.anomalous for e in expected) else 0)
+    # overlays keep the folder structure, so equal file names in two defect folders do not collide
+    assert len(list((tmp_path / "ov").rglob("*.overlay.png"))) == len(images)
+
+
+@pytest.mark.slow
+def test_readable_lines_and_exit_code_for_good_images(edge, capsys):
+    data, _, bundle = edge
+    good = sorted((data / "train" / "good").glob("*.png"))[:2]
+    code = main(["inspect", "--bundle", str(bundle), *map(str, good)])
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all(str(p) in line for p, line in zip(good, lines, strict=True))
+    assert all(line.split()[0] in ("good", "ANOMALOUS") and "threshold" in line for line in lines)
+    assert code == (1 if any(line.startswith("ANOMALOUS") for line in lines) else 0)
+
+
+@pytest.mark.slow
+def test_bad_inputs_are_reported_and_the_rest_processed(edge, capsys, tmp_path):
+    data, _, bundle = edge
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    source = sorted((data / "train" / "good").glob("*.png"))[0]
+    gray = cv2.imread(str(source), cv2.IMREAD_GRAYSCALE)
+    shutil.copy(source, folder / "a_good.png")
+    (folder / "b_corrupt.png").write_bytes(source.read_bytes()[:200])
+    (folder / "c_text.png").write_text("not an image")
+    colour = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
+    colour[:, :, 2] = 255 - colour[:, :, 2]
+    cv2.imwrite(str(folder / "d_colour.png"), colour)
+    cv2.imwrite(str(folder / "e_gray_as_rgb.png"), cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR))
+    cv2.imwrite(str(folder / "f_wide.png"), cv2.resize(gray, (256, 128)))
+    (folder / "notes.txt").write_text("ignored: not an image suffix")
+    code = main(["inspect", "--bundle", str(bundle), str(folder), str(tmp_path / "missing.png"), "--json"])
+    captured = capsys.readouterr()
+    records = {r["path"].split("/")[-1]: r for r in _json_lines(captured.out)}
+    assert set(records) == {"missing.png", "a_good.png", "b_corrupt.png", "c_text.png", "d_colour.png",
+                            "e_gray_as_rgb.png", "f_wide.png"}
+    for name in ("missing.png", "b_corrupt.png", "c_text.png", "d_colour.png"):
+        assert records[name]["verdict"] == "error" and name in records[name]["error"]
+        assert f"error: {records[name]['error']}" in captured.err
+    assert "colour image" in records["d_colour.png"]["error"]
+    assert records["e_gray_as_rgb.png"]["verdict"] in ("good", "anomalous")
+    assert records["e_gray_as_rgb.png"]["score"] == pytest.approx(records["a_good.png"]["score"], abs=1e-4)
+    assert records["f_wide.png"]["verdict"] != "error" and "aspect ratio" in records["f_wide.png"]["warnings"][0]
+    assert "warning" in captured.err and "Traceback" not in captured.err
+    assert code == 2
+
+
+@pytest.mark.slow
+def test_tampered_bundle_exits_2_naming_the_file(edge, capsys, tmp_path):
+    data, _, bundle = edge
+    copy = tmp_path / "bundle"
+    shutil.copytree(bundle, copy)
+    (copy / "cae.tflite").write_bytes((copy / "cae.tflite").read_bytes()[:-10])
+    image = sorted((data / "train" / "good").glob("*.png"))[0]
+    assert main(["inspect", "--bundle", str(copy), str(image)]) == 2
+    err = capsys.readouterr().err
+    assert "cae.tflite" in err and "re-export the bundle" in err and "Traceback" not in err
+
+
+def test_collect_inputs_recurses_and_names_overlays(tmp_path):
+    for relative in ("set/good/001.png", "set/crack/001.png", "set/.hidden/x.png", "set/readme.txt", "lone.png"):
+        path = tmp_path / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    (tmp_path / "empty").mkdir()
+    images, errors = collect_inputs([tmp_path / "set", tmp_path / "lone.png", tmp_path / "empty", tmp_path / "nope"])
+    assert [str(i.overlay_name) for i in images] == ["set/crack/001", "set/good/001", "lone"]
+    assert [e.path.name for e in errors] == ["empty", "nope"]
+    assert "no images" in errors[0].error and "no such file" in errors[1].error
+    twice, _ = collect_inputs([tmp_path / "lone.png", tmp_path / "lone.png"])
+    assert [str(i.overlay_name) for i in twice] == ["lone", "lone-2"]
+
+
+def test_aspect_warning_and_exit_codes():
+    assert aspect_warning((1024, 1024), [512, 512], 512) is None
+    assert aspect_warning((600, 800), [512, 512], 512) is not None
+    assert aspect_warning((600, 800), None, 512) is not None
+
+    class Result:
+        def __init__(self, anomalous):
+            self.anomalous = anomalous
+
+    good, bad = Record("a", Result(False)), Record("b", Result(True))
+    error = Record("c", error="c: corrupt")
+    assert exit_code([good]) == 0 and exit_code([good, bad]) == 1 and exit_code([bad, error]) == 2
+
+
+def test_render_overlay_marks_heat_contour_and_boxes():
+    image = np.full((100, 200), 0.5, np.float32)
+    heat = np.zeros((64, 64), np.float32)
+    heat[20:30, 20:30] = 4.0
+    mask = np.zeros((64, 64), bool)
+    mask[10:50, 10:50] = True
+    corners = np.array([[150, 60], [190, 60], [190, 90], [150, 90]], np.float32)
+    out = render_overlay(image, heat, mask, [corners], vmax=4.0, label="ANOMALOUS", anomalous=True)
+    assert out.shape == (100, 200, 3) and out.dtype == np.uint8
+    hot = out[40:45, 78:90].reshape(-1, 3).mean(axis=0)  # heat square, resized onto the image
+    assert hot[0] > hot[1] + 50 and hot[0] > hot[2] + 50  # red end of the colour map
+    assert tuple(out[60, 170]) == (255, 0, 0)  # flagged box edge
+    assert out[70, 170].tolist() == [128, 128, 128]  # inside the box, no heat: untouched
+    assert (out[:, :, 1] > 200).any()  # green object contour
