@@ -308,3 +308,25 @@ def test_cli_evaluate(setup, dataset: Path, tmp_path: Path, monkeypatch, capsys)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["n_images"] == 6 and "brightness_controlled" not in metrics
     assert "segmentation_guided" in capsys.readouterr().out
+
+
+def test_patch_counter_with_identity_pose() -> None:
+    from types import SimpleNamespace
+
+    from scae_tf.evaluation.patch_figures import PatchCounter
+    from scae_tf.pose import Pose
+
+    pose = Pose(centre=(15.5, 7.5), angle=0.0, scale=1.0, crop_size=(16, 32))  # crop == work image
+    boxes = np.array([[0, 0, 8, 8], [8, 0, 16, 8], [16, 0, 24, 8], [24, 8, 32, 16]])
+    patches = SimpleNamespace(boxes=boxes, flagged=np.array([False, True, True, False]),
+                              candidate=np.array([False, True, True, True]))
+    defect = np.zeros((16, 32), bool)
+    defect[2:4, 10:12] = True  # inside box 1 only
+    counter = PatchCounter()
+    counter.add(patches, defect, pose)
+    counter.add(patches, None, pose)  # a good image: its flagged patches are false positives
+    summary = counter.summary()
+    assert summary["confusion_matrix"] == {"tn": 4, "fp": 3, "fn": 0, "tp": 1}
+    assert summary["all_good_accuracy"] == pytest.approx(7 / 8)
+    assert summary["balanced_accuracy"] == pytest.approx((4 / 7 + 1.0) / 2)
+    assert summary["candidates_only"]["n_patches"] == 6

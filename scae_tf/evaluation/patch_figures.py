@@ -55,14 +55,31 @@ class PatchCounter:
         self.candidates = _add(self.candidates, confusion_matrix(truth[candidate], flagged[candidate]))
 
     def summary(self) -> dict:
+        """Counts and scores; accuracy is shown next to the all-good answer's and the balanced accuracy,
+        because defective patches are rare and calling every patch good already scores high."""
         return {
             "definition": "object patches of the canonical crop; defective = overlaps the ground-truth mask "
             "warped into the crop; predicted defective = flagged",
             "n_patches": self.all.total,
             "n_defective_patches": self.all.tp + self.all.fn,
             **self.all.summary(),
-            "candidates_only": {"n_patches": self.candidates.total, **self.candidates.summary()},
+            **_chance_figures(self.all),
+            "candidates_only": {
+                "n_patches": self.candidates.total,
+                **self.candidates.summary(),
+                **_chance_figures(self.candidates),
+            },
         }
+
+
+def _chance_figures(cm: ConfusionMatrix) -> dict[str, float]:
+    negatives, positives = cm.tn + cm.fp, cm.tp + cm.fn
+    specificity = cm.tn / negatives if negatives else float("nan")
+    sensitivity = cm.tp / positives if positives else float("nan")
+    return {
+        "all_good_accuracy": negatives / cm.total if cm.total else float("nan"),
+        "balanced_accuracy": (specificity + sensitivity) / 2,
+    }
 
 
 def _add(a: ConfusionMatrix, b: ConfusionMatrix) -> ConfusionMatrix:

@@ -104,13 +104,16 @@ def _patch_section(block: dict[str, Any]) -> str:
     cm = patch["confusion_matrix"]
     cand = patch["candidates_only"]
     return (
-        f"<p>{html.escape(patch['definition'])}.</p>"
-        "<table><tr><th>patches</th><th>n</th><th>defective</th><th>accuracy</th><th>precision</th><th>recall</th><th>f1</th>"
-        "<th>tn / fp / fn / tp</th></tr>"
+        f"<p>{html.escape(patch['definition'])}. Defective patches are rare, so compare the accuracy with the "
+        "all-good accuracy (calling every patch good) and look at the balanced accuracy.</p>"
+        "<table><tr><th>patches</th><th>n</th><th>defective</th><th>accuracy</th><th>all-good accuracy</th>"
+        "<th>balanced accuracy</th><th>precision</th><th>recall</th><th>f1</th><th>tn / fp / fn / tp</th></tr>"
         f"<tr><td>all object patches</td><td>{patch['n_patches']}</td><td>{patch['n_defective_patches']}</td>"
-        f"<td>{_fmt(patch['accuracy'])}</td><td>{_fmt(patch['precision'])}</td><td>{_fmt(patch['recall'])}</td><td>{_fmt(patch['f1'])}</td>"
+        f"<td>{_fmt(patch['accuracy'])}</td><td>{_fmt(patch['all_good_accuracy'])}</td><td>{_fmt(patch['balanced_accuracy'])}</td>"
+        f"<td>{_fmt(patch['precision'])}</td><td>{_fmt(patch['recall'])}</td><td>{_fmt(patch['f1'])}</td>"
         f"<td>{cm['tn']} / {cm['fp']} / {cm['fn']} / {cm['tp']}</td></tr>"
         f"<tr><td>candidates (top fraction)</td><td>{cand['n_patches']}</td><td></td><td>{_fmt(cand['accuracy'])}</td>"
+        f"<td>{_fmt(cand['all_good_accuracy'])}</td><td>{_fmt(cand['balanced_accuracy'])}</td>"
         f"<td>{_fmt(cand['precision'])}</td><td>{_fmt(cand['recall'])}</td><td>{_fmt(cand['f1'])}</td>"
         f"<td>{cand['confusion_matrix']['tn']} / {cand['confusion_matrix']['fp']} / {cand['confusion_matrix']['fn']} / {cand['confusion_matrix']['tp']}</td></tr>"
         "</table>"
