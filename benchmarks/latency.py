@@ -200,23 +200,11 @@ def _pin_tensorflow(threads: int) -> dict[str, int]:
 
 def open_pipeline(backend: str, path: Path, threads: int):
     """The inspection pipeline of a bundle (TFLite, ``threads`` per interpreter) or a run dir (Keras)."""
-    from scae_tf.calibration import Calibration
-    from scae_tf.config import load_config
-    from scae_tf.pipeline import InspectionPipeline
-    from scae_tf.preprocessing import PreprocessState
+    from scae_tf.pipeline import load_pipeline
 
-    if backend == "tflite":
-        from scae_tf.runtime import LiteBackend, open_bundle
-
-        model = LiteBackend.from_bundle(open_bundle(path), threads=threads)
-    else:
-        from scae_tf.keras_backend import KerasBackend
-
-        model = KerasBackend.from_run_dir(path)
-    config = load_config(path / "config.json")
-    state = PreprocessState.load(path / "preprocessing.json")
-    calibration = Calibration.load(path / "calibration.json")
-    return InspectionPipeline(model, state, calibration, config.postprocess)
+    if backend == "keras" and (path / "manifest.json").is_file():
+        raise ScaeError("--keras needs a run dir written by `scae train`, not a bundle", path)
+    return load_pipeline(path, threads=threads)
 
 
 def _rss_mb() -> float | None:

@@ -68,6 +68,8 @@ def test_precisions_without_run_dir_is_a_clear_error(tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps({"precision": "int8"}))
     with pytest.raises(ScaeError, match="--keras"):
         latency.plan_variants(tmp_path, None, ["fp32"], tmp_path / "work")
+    with pytest.raises(ScaeError, match="not a run dir"):
+        latency.plan_variants(tmp_path, tmp_path / "nope", [], tmp_path / "work")
 
 
 def test_machine_info_has_cores_and_versions():
@@ -104,3 +106,104 @@ def test_format_table_lists_every_variant_and_failures():
     table = latency.format_table(report)
     assert "tflite-int8" in table and "300x" in table
     assert "keras" in table and "failed: TensorFlow is not installed" in table
+
+
+# ---------------------------------------------------------------------------------------------
+# The real timing and quality paths on a tiny trained run (shared with the export tests)
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    from edge_fixtures import cached_bundle, cached_tiny_run
+
+    base = tmp_path_factory.getbasetemp()
+    data, run = cached_tiny_run(base)
+    return data, run, cached_bundle(base, "int8")
+
+
+@pytest.mark.slow
+def test_bench_command_times_bundle_other_precision_and_keras(tiny, tmp_path, capsys):
+    from scae_tf.cli import main
+
+    data, run, bundle = tiny
+    out = tmp_path / "bench.json"
+    argv = ["bench", "--bundle", str(bundle), "--data", str(data), "--out", str(out), "--images", "3", "--warmup", "1"]
+    assert main([*argv, "--keras", str(run), "--precisions", "fp32", "int8"]) == 0
+    report = json.loads(out.read_text())
+    assert [v["name"] for v in report["variants"]] == ["tflite-int8", "tflite-fp32", "keras"]
+    for variant in report["variants"]:
+        assert variant["status"] == "ok", variant.get("error")
+        assert set(variant["stages"]) == set(latency.STAGES)
+        assert variant["images"] == 3 and variant["warmup"] == 1
+        assert variant["median_ms"] <= variant["p95_ms"] <= variant["max_ms"]
+        assert variant["speedup_vs_target"] > 0 and variant["images_per_second"] > 0
+        assert variant["peak_rss_mb"] > 0
+        assert 0.0 <= variant["verdict_agreement_with_primary"] <= 1.0
+    edge, fp32, keras = report["variants"]
+    assert edge["tensorflow_loaded"] is False  # the edge runtime's memory is measured without TensorFlow
+    assert keras["tensorflow_loaded"] is True
+    assert edge["threads"]["tflite_interpreter"] == 2 and keras["threads"]["tf_intra_op"] == 2
+    assert edge["verdict_agreement_with_primary"] == 1.0 and edge["relative_to_primary"] == 1.0
+    assert edge["model_bytes"] < fp32["model_bytes"]
+    assert report["speedup_vs_target"] == edge["speedup_vs_target"]
+    assert report["unique_images"] == len(latency.collect_images(data))
+    assert report["machine"]["usable_cores"] >= 1 and report["target_seconds"] == 0.6
+    printed = capsys.readouterr().out
+    assert "tflite-fp32" in printed and "keras" in printed and "x0.6s" in printed
+
+
+@pytest.mark.slow
+def test_bench_reports_a_failing_optional_variant_without_losing_the_others(tiny, tmp_path):
+    data, _, bundle = tiny
+    report = latency.run_benchmark(bundle, data, tmp_path / "b.json", images=2, warmup=0, keras_run=bundle)
+    keras = report["variants"][-1]
+    assert report["variants"][0]["status"] == "ok"
+    assert keras["status"] == "error" and "not a bundle" in keras["error"]
+    assert "failed: " in latency.format_table(report)
+
+
+@pytest.mark.slow
+def test_quality_benchmark_tables_every_method_precision_and_defect_type(tiny, tmp_path):
+    from benchmarks import quality
+
+    data, run, _ = tiny
+    out = tmp_path / "quality"
+    report = quality.run_quality(out, data=str(data), run_dir=run, precisions=("fp32", "int8"), command="test")
+    rows = report["rows"]
+    methods = {r["method"] for r in rows}
+    assert quality.METHOD in methods and len(methods) >= 4  # the method and the baselines
+    assert {(r["precision"], r["test_set"]) for r in rows} == {
+        (p, s) for p in ("fp32", "int8") for s in ("raw", "brightness_controlled")
+    }
+    defect_types = {d.name for d in (data / "test").iterdir()} - {"good"}
+    for row in rows:
+        assert set(quality.COLUMNS) <= set(row)
+        assert defect_types <= set(row["per_type"])
+        for defect in defect_types:
+            assert 0.0 <= row["per_type"][defect]["detection_rate"] <= 1.0
+    assert set(report["int8_vs_fp32"]) == {"raw", "brightness_controlled"}
+    saved = json.loads((out / "quality.json").read_text())
+    assert saved["rows"] == json.loads(json.dumps(rows))
+    markdown = (out / "quality.md").read_text()
+    assert "## Raw test set" in markdown and "## Brightness-controlled test set" in markdown
+    assert "| segmentation_guided | int8 |" in markdown
+    assert (out / "eval-int8" / "metrics.json").is_file() and (out / "eval-fp32" / "report.html").is_file()
+
+
+def test_quality_rejects_a_missing_dataset(tmp_path):
+    from benchmarks import quality
+
+    with pytest.raises(ScaeError, match="dataset folder not found"):
+        quality.prepare_data(str(tmp_path / "missing"), tmp_path)
+
+
+def test_per_type_auroc_from_image_list():
+    from benchmarks import quality
+
+    images = [
+        {"label": 0, "defect_type": "good", "scores": {"m": 0.1}},
+        {"label": 0, "defect_type": "good", "scores": {"m": 0.2}},
+        {"label": 1, "defect_type": "pit", "scores": {"m": 0.9}},
+        {"label": 1, "defect_type": "scratch", "scores": {"m": 0.15}},
+    ]
+    assert quality.per_type_auroc(images, "m", "scores") == {"pit": 1.0, "scratch": 0.5}
