@@ -1,0 +1,250 @@
+"""``scae train``: tiny end-to-end run on synthetic screws, resume after an interruption,
+NaN guard, mirrored strategy on two logical CPUs, bad inputs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from scae_tf.cli import main as cli_main
+from scae_tf.config import RunConfig, to_dict
+from scae_tf.errors import ScaeError
+from scae_tf.imageio import write_png
+from scae_tf.synthetic import generate_dataset
+from scae_tf.training import resolve_config, scale_sizes, train_run
+from scae_tf.training.cae import train_cae
+from scae_tf.training.split import make_split
+from scae_tf.training.strategy import get_strategy
+
+TINY = {
+    "loss": {"scales": 2, "filter_size": 3},
+    "cae": {"base_filters": 4, "max_filters": 8, "latent_filters": 4, "depth": 3},
+    "unet": {"base_filters": 8, "depth": 3, "input_downsample": 1},
+    "training": {"batch_size": 4, "learning_rate": 0.005, "min_steps_per_epoch": 25},
+    "postprocess": {"patch_size": 8, "patch_stride": 4},
+}
+ARTEFACTS = (
+    "config.json",
+    "preprocessing.json",
+    "segmenter.keras",
+    "cae.keras",
+    "split.json",
+    "calibration.json",
+    "curves_segmenter.png",
+    "curves_cae.png",
+    "train.log",
+    "training_summary.json",
+)
+
+
+@pytest.fixture(scope="module")
+def synthetic_64(tmp_path_factory) -> Path:
+    return generate_dataset(tmp_path_factory.mktemp("data") / "screws", seed=3, size=64, n_train=16, n_test_good=0, n_per_defect=0)
+
+
+@pytest.fixture(scope="module")
+def tiny_config_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("config") / "tiny.json"
+    path.write_text(json.dumps(TINY))
+    return path
+
+
+def tiny_config(config_file: Path, epochs: int = 2) -> RunConfig:
+    return resolve_config(config_file, image_size=64, epochs=epochs)
+
+
+class InterruptAfterFirstEpoch(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 0:
+            raise KeyboardInterrupt
+
+
+@pytest.fixture(scope="module")
+def resumed_run(synthetic_64, tiny_config_file, tmp_path_factory) -> Path:
+    """A run interrupted after the first CAE epoch, then rerun with the same settings."""
+    out = tmp_path_factory.mktemp("runs") / "run"
+    config = tiny_config(tiny_config_file)
+    with pytest.raises(KeyboardInterrupt):
+        train_run(synthetic_64, out, config, callbacks={"cae": [InterruptAfterFirstEpoch()]})
+    state = json.loads((out / "checkpoints" / "cae_state.json").read_text())
+    assert state["epoch"] == 1 and not state["done"]
+    assert not (out / "cae.keras").exists()
+    steps = int(keras.models.load_model(out / "checkpoints" / "cae_last.keras").optimizer.iterations.numpy())
+    assert steps > 0
+    (out / "first_attempt.json").write_text(
+        json.dumps(
+            {"cae": state, "segmenter": json.loads((out / "checkpoints" / "segmenter_state.json").read_text()), "steps": steps}
+        )
+    )
+    train_run(synthetic_64, out, config)
+    return out
+
+
+@pytest.mark.slow
+def test_end_to_end_writes_every_artefact_and_learns(resumed_run):
+    for name in ARTEFACTS:
+        assert (resumed_run / name).is_file(), name
+    summary = json.loads((resumed_run / "training_summary.json").read_text())
+    seg = json.loads((resumed_run / "checkpoints" / "segmenter_state.json").read_text())
+    cae = json.loads((resumed_run / "checkpoints" / "cae_state.json").read_text())
+    assert seg["history"]["loss"][-1] < seg["history"]["loss"][0]
+    assert cae["history"]["loss"][-1] < cae["history"]["loss"][0]
+    assert 0.0 <= summary["segmenter"]["val_iou_vs_classical"] <= 1.0
+    assert "val_iou_vs_true" in summary["segmenter"]  # synthetic data ships true object masks
+    split = json.loads((resumed_run / "split.json").read_text())
+    assert not set(split["train"]) & set(split["validation"])
+    assert split["calibration"] == split["validation"]
+    assert "cae epoch 2/2" in (resumed_run / "train.log").read_text()
+
+
+@pytest.mark.slow
+def test_rerun_resumes_instead_of_restarting(resumed_run):
+    first = json.loads((resumed_run / "first_attempt.json").read_text())
+    seg = json.loads((resumed_run / "checkpoints" / "segmenter_state.json").read_text())
+    cae = json.loads((resumed_run / "checkpoints" / "cae_state.json").read_text())
+    assert seg["history"] == first["segmenter"]["history"]  # the finished segmenter is not retrained
+    assert cae["epoch"] == 2 and cae["done"]
+    assert cae["history"]["loss"][0] == first["cae"]["history"]["loss"][0]  # epoch 1 kept, only epoch 2 ran
+    log = (resumed_run / "train.log").read_text()
+    assert "cae: resuming from" in log and "after epoch 1" in log
+    assert log.count("cae epoch 1/2") == 1
+    model = keras.models.load_model(resumed_run / "checkpoints" / "cae_last.keras")
+    assert int(model.optimizer.iterations.numpy()) == 2 * first["steps"]  # optimizer state carried over
+
+
+@pytest.mark.slow
+def test_resume_with_different_settings_is_refused(resumed_run, synthetic_64, tiny_config_file):
+    config = tiny_config(tiny_config_file)
+    changed = scale_sizes(config, 128)
+    with pytest.raises(ScaeError, match="different settings.*preprocess"):
+        train_run(synthetic_64, resumed_run, changed)
+
+
+def _tiny_crops(n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    base = np.linspace(0.2, 0.8, 48, dtype=np.float32)[None, None, :, None]
+    return np.clip(base + 0.05 * rng.standard_normal((n, 16, 48, 1)), 0, 1).astype(np.float32)
+
+
+class PoisonWeights(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1:
+            layer = self.model.get_layer("reconstruction")
+            layer.kernel.assign(np.full(layer.kernel.shape, np.nan, np.float32))
+
+
+@pytest.mark.slow
+def test_nan_loss_stops_and_keeps_last_good_checkpoint(tmp_path, tiny_config_file):
+    config = tiny_config(tiny_config_file, epochs=3)
+    config.training.min_steps_per_epoch = 0
+    with pytest.raises(ScaeError, match="NaN.*epoch 2.*last good checkpoint.*epoch 1"):
+        train_cae(config, _tiny_crops(8, 0), _tiny_crops(4, 1), tmp_path, get_strategy("default"), 0, [PoisonWeights()])
+    state = json.loads((tmp_path / "cae_state.json").read_text())
+    assert state["epoch"] == 1 and all(np.isfinite(v).all() for v in state["history"].values())
+    kept = keras.models.load_model(tmp_path / "cae_last.keras", compile=False)
+    assert all(np.isfinite(w).all() for w in kept.get_weights())
+
+
+MIRRORED_SCRIPT = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    import tensorflow as tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from scae_tf.training import resolve_config
+    from scae_tf.training.cae import train_cae
+    from scae_tf.training.strategy import get_strategy
+    config = resolve_config(sys.argv[1], image_size=64, epochs=2, strategy="mirrored")
+    config.training.min_steps_per_epoch = 0
+    strategy = get_strategy(config.training.strategy)
+    rng = np.random.default_rng(0)
+    crops = rng.random((12, 16, 48, 1)).astype(np.float32)
+    model, state = train_cae(config, crops[:8], crops[8:], __import__("pathlib").Path(sys.argv[2]), strategy, 0)
+    print(json.dumps({"replicas": strategy.num_replicas_in_sync, "epochs": state.epoch,
+                      "loss": state.history["loss"], "distributed": "Mirrored" in type(model.weights[0]).__name__
+                      or hasattr(model.weights[0], "values")}))
+    """
+)
+
+
+@pytest.mark.slow
+def test_mirrored_strategy_on_two_logical_cpus(tmp_path, tiny_config_file):
+    result = subprocess.run(
+        [sys.executable, "-c", MIRRORED_SCRIPT, str(tiny_config_file), str(tmp_path / "ckpt")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report["replicas"] == 2
+    assert report["epochs"] == 2 and all(np.isfinite(report["loss"]))
+    assert (tmp_path / "ckpt" / "cae_last.keras").is_file()
+
+
+def test_scale_sizes_keeps_ratios_and_divisibility():
+    config = scale_sizes(RunConfig(), 256)
+    p = config.preprocess
+    assert (p.work_size, p.seg_size, p.crop_height, p.crop_width) == (256, 128, 64, 192)
+    p = scale_sizes(RunConfig(), 200).preprocess
+    assert p.seg_size % 32 == 0 and p.crop_height % 16 == 0 and p.crop_width % 16 == 0
+
+
+def test_resolve_config_epochs_and_file(tiny_config_file):
+    config = resolve_config(tiny_config_file, epochs=3, strategy="mirrored")
+    assert config.training.epochs == 3 and config.training.segmenter_epochs == 3
+    assert config.training.strategy == "mirrored" and config.cae.base_filters == 4
+    assert resolve_config(None, epochs=100).training.segmenter_epochs == RunConfig().training.segmenter_epochs
+    assert to_dict(resolve_config()) == to_dict(RunConfig())
+
+
+def test_split_is_seeded_and_disjoint():
+    paths = [Path(f"/d/{i:03d}.png") for i in range(40)]
+    a, b = make_split(paths, 0.15, 0), make_split(paths, 0.15, 0)
+    assert a == b and len(a["validation"]) == 6 and len(a["train"]) == 34
+    assert not set(a["train"]) & set(a["validation"])
+    assert make_split(paths, 0.15, 1) != a
+    assert len(make_split(paths[:8], 0.15, 0)["validation"]) == 4  # enough good images to calibrate
+
+
+def _image_folder(root: Path, count: int, size: int) -> Path:
+    folder = root / "train" / "good"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(count):
+        write_png(folder / f"{i:03d}.png", rng.random((size, size)).astype(np.float32))
+    return root
+
+
+def test_bad_inputs_are_clear_errors(tmp_path, tiny_config_file, capsys):
+    config = tiny_config(tiny_config_file)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ScaeError, match="train/good"):
+        train_run(tmp_path / "empty", tmp_path / "out1", config)
+    with pytest.raises(ScaeError, match="only 5 good training image"):
+        train_run(_image_folder(tmp_path / "few", 5, 64), tmp_path / "out2", config)
+    small = _image_folder(tmp_path / "small", 10, 48)
+    with pytest.raises(ScaeError, match="smaller than the work size 64.*--image-size 48") as err:
+        train_run(small, tmp_path / "out3", config)
+    assert err.value.path is not None and err.value.path.name.endswith(".png")
+    # Through the CLI: one line on stderr, exit code 2, no traceback.
+    code = cli_main(["train", "--data", str(tmp_path / "empty"), "--out", str(tmp_path / "out4")])
+    captured = capsys.readouterr()
+    assert code == 2 and "Traceback" not in captured.err and "error:" in captured.err
+
+
+def test_crop_too_small_for_the_loss_is_refused_before_training(tmp_path, synthetic_64):
+    config = resolve_config(None, image_size=64)  # default loss: 3 scales, 7 px filter -> needs 25 px
+    with pytest.raises(ScaeError, match="too small for MS-SSIM"):
+        train_run(synthetic_64, tmp_path / "out", config)
+    assert not (tmp_path / "out").exists()
