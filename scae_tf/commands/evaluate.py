@@ -60,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"  {name:22s} image AUROC {_fmt(method['image_auroc'])}  (brightness-controlled "
               f"{_fmt(controlled.get('image_auroc'))})  f1 {_fmt(method['f1'])}")
     for stat, s in m["shortcut"]["statistics"].items():
-        print(f"  shortcut {stat:14s} AUROC {_fmt(s['auroc_either_direction'])} ({s['direction']})")
+        controlled = m.get("brightness_controlled", {}).get("shortcut", {}).get("statistics", {}).get(stat, {})
+        print(f"  shortcut {stat:15s} AUROC {_fmt(s['auroc_either_direction'])} ({s['direction']}; "
+              f"brightness-controlled {_fmt(controlled.get('auroc_either_direction'))})")
     print(f"wrote {args.out}/metrics.json and {args.out}/report.html")
     return 0
 
