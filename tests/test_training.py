@@ -248,3 +248,13 @@ def test_crop_too_small_for_the_loss_is_refused_before_training(tmp_path, synthe
     with pytest.raises(ScaeError, match="too small for MS-SSIM"):
         train_run(synthetic_64, tmp_path / "out", config)
     assert not (tmp_path / "out").exists()
+
+
+def test_figure_samples_are_the_first_of_each_kind():
+    from scae_tf.data.layout import Sample
+    from scae_tf.training.figures import pick_samples
+
+    samples = [Sample(Path(f"g{i}.png"), 0, "good") for i in range(5)]
+    samples += [Sample(Path(f"{kind}{i}.png"), 1, kind) for kind in ("scratch", "thread") for i in range(3)]
+    chosen = pick_samples(samples, n_good=3, per_defect=1)
+    assert [s.path.name for s in chosen] == ["g0.png", "g1.png", "g2.png", "scratch0.png", "thread0.png"]

@@ -1,0 +1,150 @@
+"""Figures of a trained run dir on a dataset's test split: what the two networks do.
+
+``python -m scae_tf.training.figures RUN_DIR DATA OUT_DIR`` writes
+``reconstructions.png`` (canonical crop / CAE reconstruction / |residual| for a few good and
+one image per defect type, defect contour in red) and ``segmentation.png`` (U-Net mask
+contour in green, defect contour in red), and prints how much of each defect lies inside
+the U-Net object mask (a defect cut out of the mask would be invisible to the CAE).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import sys
+from pathlib import Path
+
+import cv2
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from scae_tf.data.layout import Sample, list_dataset  # noqa: E402
+from scae_tf.imageio import read_image, read_mask, resize  # noqa: E402
+from scae_tf.keras_backend import KerasBackend  # noqa: E402
+from scae_tf.pose import warp_to_crop  # noqa: E402
+from scae_tf.preprocessing import Preprocessor, PreprocessState  # noqa: E402
+from scae_tf.segmentation_targets import classical_object_mask  # noqa: E402
+from scae_tf.training.segmenter import iou  # noqa: E402
+
+
+def pick_samples(samples: list[Sample], n_good: int = 3, per_defect: int = 1) -> list[Sample]:
+    """The first ``n_good`` good images and the first ``per_defect`` of each defect type (no cherry-picking)."""
+    good = [s for s in samples if s.label == 0][:n_good]
+    chosen, seen = [], {}
+    for s in samples:
+        if s.label == 1 and seen.get(s.defect_type, 0) < per_defect:
+            chosen.append(s)
+            seen[s.defect_type] = seen.get(s.defect_type, 0) + 1
+    return good + chosen
+
+
+class RunView:
+    """A run dir applied to single images: work image, mask, crop, reconstruction."""
+
+    def __init__(self, run_dir: Path):
+        self.backend = KerasBackend.from_run_dir(run_dir)
+        self.pre = Preprocessor(PreprocessState.load(run_dir / "preprocessing.json"))
+
+    def apply(self, sample: Sample) -> dict[str, np.ndarray]:
+        work = self.pre.work_image(read_image(sample.path))
+        mask = self.pre.mask_from_prob(self.backend.segment(self.pre.seg_input(work)))
+        crop, crop_mask, pose = self.pre.canonical(work, mask)
+        recon = self.backend.reconstruct(crop)
+        defect = np.zeros(work.shape, bool)
+        if sample.mask_path is not None:
+            defect = resize(read_mask(sample.mask_path), work.shape[0], "nearest")
+        return {
+            "work": work,
+            "mask": mask,
+            "crop": crop,
+            "crop_mask": crop_mask,
+            "recon": recon,
+            "defect": defect,
+            "crop_defect": warp_to_crop(defect, pose) if defect.any() else np.zeros(crop.shape, bool),
+        }
+
+
+def save_compact(fig, path: Path, dpi: int = 80, colors: int = 96) -> None:
+    """PNG with an adaptive palette: photos and heat maps stay readable at a third of the size."""
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, dpi=dpi)
+    plt.close(fig)
+    buffer.seek(0)
+    Image.open(buffer).convert("RGB").quantize(colors=colors).save(path, optimize=True)
+
+
+def _contour(ax, mask: np.ndarray, color: str) -> None:
+    if mask.any():
+        ax.contour(mask.astype(float), levels=[0.5], colors=color, linewidths=0.8)
+
+
+def reconstruction_figure(views: list[tuple[Sample, dict]], path: Path) -> None:
+    fig, axes = plt.subplots(len(views), 3, figsize=(9.6, 1.25 * len(views) + 0.4), squeeze=False)
+    for row, (sample, v) in zip(axes, views, strict=True):
+        residual = np.abs(v["crop"] - v["recon"])
+        row[0].imshow(v["crop"], cmap="gray", vmin=0, vmax=1)
+        row[1].imshow(v["recon"], cmap="gray", vmin=0, vmax=1)
+        row[2].imshow(residual, cmap="inferno", vmin=0, vmax=0.3)
+        _contour(row[2], v["crop_defect"], "cyan")
+        row[0].set_ylabel(sample.name.replace("/", "\n"), fontsize=6)
+        for ax in row:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    for ax, title in zip(axes[0], ("canonical crop", "CAE reconstruction", "|residual| (defect outlined)"), strict=True):
+        ax.set_title(title, fontsize=8)
+    fig.tight_layout(pad=0.3)
+    save_compact(fig, path)
+
+
+def segmentation_figure(views: list[tuple[Sample, dict]], path: Path, columns: int = 4) -> None:
+    rows = -(-len(views) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.3 * columns, 2.4 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for ax, (sample, v) in zip(axes.ravel(), views, strict=False):
+        ax.imshow(cv2.resize(v["work"], (256, 256), interpolation=cv2.INTER_AREA), cmap="gray", vmin=0, vmax=1)
+        _contour(ax, resize(v["mask"], 256, "nearest"), "lime")
+        _contour(ax, resize(v["defect"], 256, "nearest"), "red")
+        ax.set_title(sample.name, fontsize=6)
+    fig.suptitle("U-Net object mask (green), defect (red outline)", fontsize=8)
+    fig.tight_layout(pad=0.3, rect=(0, 0, 1, 0.96))
+    save_compact(fig, path)
+
+
+def segmentation_report(view: RunView, samples: list[Sample]) -> dict[str, float]:
+    """Defect coverage by the U-Net mask, and U-Net vs classical mask IoU, over the test split."""
+    coverage, ious = [], []
+    for sample in samples:
+        v = view.apply(sample)
+        ious.append(iou(v["mask"], classical_object_mask(v["work"])))
+        if v["defect"].any():
+            coverage.append(float((v["defect"] & v["mask"]).sum() / v["defect"].sum()))
+    return {
+        "test_iou_unet_vs_classical": float(np.mean(ious)),
+        "defect_pixels_inside_mask_mean": float(np.mean(coverage)) if coverage else float("nan"),
+        "defect_pixels_inside_mask_min": float(np.min(coverage)) if coverage else float("nan"),
+        "defects_fully_inside": int(sum(c >= 0.999 for c in coverage)),
+        "defects": len(coverage),
+    }
+
+
+def main(argv: list[str]) -> int:
+    run_dir, data, out = Path(argv[0]), Path(argv[1]), Path(argv[2])
+    out.mkdir(parents=True, exist_ok=True)
+    view = RunView(run_dir)
+    samples = list_dataset(data, "test")
+    chosen = pick_samples(samples, n_good=3, per_defect=1)
+    views = [(s, view.apply(s)) for s in chosen]
+    reconstruction_figure(views, out / "reconstructions.png")
+    segmentation_figure(views[:8], out / "segmentation.png")
+    print(json.dumps(segmentation_report(view, samples), indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
