@@ -17,7 +17,7 @@ from scae_tf.calibration import calibrate
 from scae_tf.config import PostprocessConfig, PreprocessConfig
 from scae_tf.errors import ScaeError
 from scae_tf.evaluation import calibration_images, evaluate
-from scae_tf.evaluation.baselines import EdgeEnergy, ObjectResidualMax, WholeImageError
+from scae_tf.evaluation.baselines import EdgeEnergy, ObjectResidualMax, ObjectResidualZMax, WholeImageError
 from scae_tf.evaluation.brightness import background_level, match_background
 from scae_tf.evaluation.patch_figures import patch_truth
 from scae_tf.evaluation.runner import calibrated_threshold, select_samples
@@ -28,7 +28,7 @@ from scae_tf.preprocessing import Preprocessor, fit_preprocess_state
 from scae_tf.segmentation_targets import classical_object_mask
 
 REQUIRED = ("image_auroc", "pixel_auroc", "aupro", "accuracy", "precision", "recall", "f1", "confusion_matrix")
-METHODS = ("segmentation_guided", "whole_image_error", "object_residual_max", "edge_energy")
+METHODS = ("segmentation_guided", "whole_image_error", "object_residual_max", "object_residual_zmax", "edge_energy")
 
 
 class ThresholdBlurBackend:
@@ -205,6 +205,17 @@ def test_baselines_on_hand_made_crops() -> None:
     score, z = edge.score_map(_View(scratched, mask, residual))
     assert score > 3 * good_score
     assert np.unravel_index(np.argmax(z), z.shape)[1] in range(18, 42)
+    # Residual z-max: a residual that is always high at one place (a thread) is normal there; a new one is not.
+    base = np.zeros(mask.shape, np.float32)
+    base[10:14, 40:50] = 0.5
+    goods = [_View(view.crop, mask, base + rng.normal(0, 0.01, mask.shape).astype(np.float32)) for _ in range(6)]
+    zmax = ObjectResidualZMax()
+    zmax.fit(goods)
+    assert zmax.score_map(_View(view.crop, mask, base))[0] < 3.0
+    spot = base.copy()
+    spot[18:20, 20:22] = 0.5
+    assert zmax.score_map(_View(view.crop, mask, spot))[0] > 5.0
+    assert ObjectResidualMax().score_map(_View(view.crop, mask, spot))[0] <= ObjectResidualMax().score_map(_View(view.crop, mask, base))[0]
 
 
 def test_patch_truth_counts_overlap() -> None:

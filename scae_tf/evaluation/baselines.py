@@ -8,12 +8,16 @@ calibration images. They answer "does the segmentation-guided patch logic add an
   reconstruction-error thresholding the reference work argues against);
 * ``object_residual_max``: the maximum of the smoothed residual inside the object mask (the
   object, but no patches, no neighbours, no per-zone statistics);
+* ``object_residual_zmax``: the residual z-scored per position against the good calibration crops,
+  maximum on the object: the method's per-position statistics without patches, neighbour
+  deviation or zone sigma, so the gap to the method is what the patch logic adds;
 * ``edge_energy``: no CAE at all: Sobel gradient magnitude of the canonical crop compared per
   position with the good calibration crops (|z-score|, smoothed, maximum on the object).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import cv2
@@ -68,6 +72,38 @@ class ObjectResidualMax:
         return masked_max(smoothed, mask), smoothed
 
 
+class PositionZScore:
+    """|feature - mean| / std per crop position, from good calibration crops; smoothed max on the object.
+
+    Canonical crops are aligned, so each position has its own normal range: thread flanks and
+    edges vary a lot on good parts, flat shank areas very little.
+    """
+
+    def __init__(self, name: str, description: str, feature: Callable[[Any], np.ndarray]) -> None:
+        self.name = name
+        self.description = description
+        self.feature = feature
+        self.mean: np.ndarray | None = None
+        self.std: np.ndarray | None = None
+
+    def fit(self, calibration: list[Any]) -> None:
+        if not calibration:
+            raise ValueError(f"the {self.name} baseline needs good calibration images")
+        features = np.stack([self.feature(result) for result in calibration])
+        union = np.any(np.stack([np.asarray(r.crop_mask, bool) for r in calibration]), axis=0)
+        self.mean = features.mean(axis=0)
+        std = features.std(axis=0)
+        floor = STD_FLOOR_FRACTION * float(np.median(std[union])) if union.any() else 0.0
+        self.std = np.maximum(std, max(floor, 1e-6))
+
+    def score_map(self, result: Any) -> tuple[float, np.ndarray]:
+        if self.mean is None or self.std is None:
+            raise RuntimeError(f"{type(self).__name__}.fit() must run before score_map()")
+        mask = np.asarray(result.crop_mask, bool)
+        z = smooth(np.abs(self.feature(result) - self.mean) / self.std) * mask
+        return masked_max(z, mask), z
+
+
 def edge_energy(crop: np.ndarray) -> np.ndarray:
     """Sobel gradient magnitude, lightly smoothed so a one-pixel shift of an edge is not a defect."""
     crop = np.asarray(crop, np.float32)
@@ -76,31 +112,24 @@ def edge_energy(crop: np.ndarray) -> np.ndarray:
     return smooth(np.sqrt(gx * gx + gy * gy), 1.0)
 
 
-class EdgeEnergy:
-    name = "edge_energy"
-    description = "Sobel edge energy of the canonical crop vs good calibration crops, per position (no CAE)"
-
+class EdgeEnergy(PositionZScore):
     def __init__(self) -> None:
-        self.mean: np.ndarray | None = None
-        self.std: np.ndarray | None = None
+        super().__init__(
+            "edge_energy",
+            "Sobel edge energy of the canonical crop vs good calibration crops, per position (no CAE)",
+            lambda result: edge_energy(result.crop),
+        )
 
-    def fit(self, calibration: list[Any]) -> None:
-        if not calibration:
-            raise ValueError("the edge baseline needs good calibration images")
-        energies = np.stack([edge_energy(result.crop) for result in calibration])
-        union = np.any(np.stack([np.asarray(r.crop_mask, bool) for r in calibration]), axis=0)
-        self.mean = energies.mean(axis=0)
-        std = energies.std(axis=0)
-        floor = STD_FLOOR_FRACTION * float(np.median(std[union])) if union.any() else 0.0
-        self.std = np.maximum(std, max(floor, 1e-6))
 
-    def score_map(self, result: Any) -> tuple[float, np.ndarray]:
-        if self.mean is None or self.std is None:
-            raise RuntimeError("EdgeEnergy.fit() must run before score_map()")
-        mask = np.asarray(result.crop_mask, bool)
-        z = smooth(np.abs(edge_energy(result.crop) - self.mean) / self.std) * mask
-        return masked_max(z, mask), z
+class ObjectResidualZMax(PositionZScore):
+    def __init__(self) -> None:
+        super().__init__(
+            "object_residual_zmax",
+            "CAE residual z-scored per position against good calibration crops, max on the object "
+            "(the method's statistics without patches, neighbour deviation or zone sigma)",
+            lambda result: np.asarray(result.residual, np.float32),
+        )
 
 
 def default_baselines() -> list[Baseline]:
-    return [WholeImageError(), ObjectResidualMax(), EdgeEnergy()]
+    return [WholeImageError(), ObjectResidualMax(), ObjectResidualZMax(), EdgeEnergy()]

@@ -18,6 +18,7 @@ LABELS = {
     "segmentation_guided": "segmentation-guided (method)",
     "whole_image_error": "whole-image error",
     "object_residual_max": "object residual max",
+    "object_residual_zmax": "object residual z max",
     "edge_energy": "edge energy (no CAE)",
 }
 
