@@ -132,3 +132,15 @@ def test_runtime_imports_without_tensorflow():
         "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]; assert not bad, bad"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_quantisation_round_trip_and_clipping():
+    from scae_tf.runtime.lite_model import _dequantize, _quantize
+
+    int8 = {"dtype": np.int8, "quantization": (1 / 255, -128)}
+    x = np.array([-0.5, 0.0, 0.6, 1.0, 2.0], np.float32)
+    q = _quantize(x, int8)
+    assert q.dtype == np.int8 and q.tolist() == [-128, -128, 25, 127, 127]  # out of range clips
+    assert np.allclose(_dequantize(q, int8), [0.0, 0.0, 0.6, 1.0, 1.0])
+    float_io = {"dtype": np.float32, "quantization": (0.0, 0)}
+    assert _quantize(x, float_io) is x and _dequantize(x, float_io) is x  # float I/O passes through
