@@ -341,3 +341,19 @@ def test_patch_counter_with_identity_pose() -> None:
     assert summary["all_good_accuracy"] == pytest.approx(7 / 8)
     assert summary["balanced_accuracy"] == pytest.approx((4 / 7 + 1.0) / 2)
     assert summary["candidates_only"]["n_patches"] == 6
+
+
+def test_position_zscore_calibration_scores_are_leave_one_out() -> None:
+    rng = np.random.default_rng(1)
+    mask = np.ones((16, 24), bool)
+    views = [_View(rng.random((16, 24)).astype(np.float32), mask, rng.random((16, 24)).astype(np.float32))
+             for _ in range(5)]
+    zmax = ObjectResidualZMax()
+    zmax.fit(views)
+    loo = zmax.calibration_scores(views)
+    for index in range(5):
+        rest = np.stack([v.residual for j, v in enumerate(views) if j != index]).astype(np.float64)
+        mean, std = rest.mean(axis=0), np.maximum(rest.std(axis=0), zmax._floor)  # floor from all images
+        expected = zmax._z_map(views[index].residual, mean.astype(np.float32), std.astype(np.float32), mask)[0]
+        assert loo[index] == pytest.approx(expected, rel=1e-4)
+        assert loo[index] > zmax.score_map(views[index])[0]  # in-sample scores are biased low

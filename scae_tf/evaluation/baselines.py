@@ -87,21 +87,55 @@ class PositionZScore:
         self.std: np.ndarray | None = None
 
     def fit(self, calibration: list[Any]) -> None:
-        if not calibration:
-            raise ValueError(f"the {self.name} baseline needs good calibration images")
-        features = np.stack([self.feature(result) for result in calibration])
+        if len(calibration) < 2:
+            raise ValueError(f"the {self.name} baseline needs at least 2 good calibration images")
+        features = np.stack([self.feature(result) for result in calibration]).astype(np.float64)
         union = np.any(np.stack([np.asarray(r.crop_mask, bool) for r in calibration]), axis=0)
-        self.mean = features.mean(axis=0)
-        std = features.std(axis=0)
-        floor = STD_FLOOR_FRACTION * float(np.median(std[union])) if union.any() else 0.0
-        self.std = np.maximum(std, max(floor, 1e-6))
+        self._n = len(calibration)
+        self._sum = features.sum(axis=0)
+        self._squares = (features * features).sum(axis=0)
+        self.mean = (self._sum / self._n).astype(np.float32)
+        std = np.sqrt(np.maximum(self._squares / self._n - self.mean.astype(np.float64) ** 2, 0.0))
+        self._floor = max(STD_FLOOR_FRACTION * float(np.median(std[union])) if union.any() else 0.0, 1e-6)
+        self.std = np.maximum(std, self._floor).astype(np.float32)
+        self._features = features
+
+    def _z_map(self, feature: np.ndarray, mean: np.ndarray, std: np.ndarray, mask: np.ndarray) -> tuple[float, np.ndarray]:
+        z = smooth(np.abs(feature - mean) / std) * mask
+        return masked_max(z, mask), z
 
     def score_map(self, result: Any) -> tuple[float, np.ndarray]:
         if self.mean is None or self.std is None:
             raise RuntimeError(f"{type(self).__name__}.fit() must run before score_map()")
-        mask = np.asarray(result.crop_mask, bool)
-        z = smooth(np.abs(self.feature(result) - self.mean) / self.std) * mask
-        return masked_max(z, mask), z
+        return self._z_map(self.feature(result), self.mean, self.std, np.asarray(result.crop_mask, bool))
+
+    def calibration_scores(self, calibration: list[Any]) -> list[float]:
+        """Leave-one-out scores of the calibration images (the images ``fit`` saw, in the same order).
+
+        Scoring an image against statistics that include it caps its |z| (at sqrt(n - 1)) and would
+        set the threshold too low; like the method's calibration, each image is scored against the
+        mean and std of the others.
+        """
+        if self.mean is None or len(calibration) != self._n:
+            raise RuntimeError("calibration_scores() needs the calibration list given to fit()")
+        scores = []
+        for index, result in enumerate(calibration):
+            feature = self._features[index]
+            rest = self._n - 1
+            mean = (self._sum - feature) / rest
+            var = np.maximum((self._squares - feature * feature) / rest - mean * mean, 0.0)
+            std = np.maximum(np.sqrt(var), self._floor)
+            scores.append(self._z_map(feature.astype(np.float32), mean.astype(np.float32), std.astype(np.float32),
+                                      np.asarray(result.crop_mask, bool))[0])
+        return scores
+
+
+def calibration_scores(baseline: Baseline, calibration: list[Any]) -> list[float]:
+    """Good calibration images' scores for the threshold: leave-one-out when the baseline fitted statistics."""
+    own = getattr(baseline, "calibration_scores", None)
+    if own is not None:
+        return list(own(calibration))
+    return [baseline.score_map(result)[0] for result in calibration]
 
 
 def edge_energy(crop: np.ndarray) -> np.ndarray:

@@ -28,7 +28,7 @@ import numpy as np
 
 from scae_tf.data.layout import Sample, list_dataset
 from scae_tf.errors import ScaeError
-from scae_tf.evaluation.baselines import Baseline, default_baselines
+from scae_tf.evaluation.baselines import Baseline, calibration_scores, default_baselines
 from scae_tf.evaluation.brightness import background_level, global_statistics, match_background
 from scae_tf.evaluation.patch_figures import PatchCounter
 from scae_tf.evaluation.shortcut import STATISTICS, shortcut_check
@@ -222,8 +222,7 @@ def calibrate_baselines(
     thresholds = {}
     for baseline in baselines:
         baseline.fit(views)
-        scores = [baseline.score_map(view)[0] for view in views]
-        thresholds[baseline.name] = calibrated_threshold(scores, rate, rule)
+        thresholds[baseline.name] = calibrated_threshold(calibration_scores(baseline, views), rate, rule)
     return views, thresholds, shape
 
 
@@ -307,10 +306,9 @@ def summarise_pass(
     if method_thresholds.size > 1:
         methods[METHOD]["threshold_note"] = "per-image thresholds differ; the first is shown"
     for baseline in baselines:
-        calibration_scores = [baseline.score_map(view)[0] for view in calibration]
         methods[baseline.name] = _method_block(
             baseline.name, baseline.description, records, labels, defect_types, thresholds[baseline.name],
-            calibration_scores,
+            calibration_scores(baseline, calibration),
         )
     statistics = {name: np.asarray(values) for name, values in records.statistics.items()}
     shortcut = shortcut_check(labels, statistics, {k: np.asarray(v) for k, v in records.scores.items()}, where=where)
