@@ -93,13 +93,13 @@ def _measure_parity(
     if not paths:
         log.warning("export: split.json has no validation or calibration images; parity not measured")
         return {"source": None, "images": 0}
+    images = _readable_images(paths)
     seg_inputs, crops = model_inputs(paths, Preprocessor(state), keras)
     calibration = Calibration.load(run_dir / "calibration.json")
     pipelines = [InspectionPipeline(b, state, calibration, config.postprocess) for b in (keras, lite)]
-    images = [read_image(p) for p in paths]
     parity = {
         "source": source,
-        "images": len(paths),
+        "images": len(images),
         "segmenter": difference_stats(keras.segment, lite.segment, seg_inputs),
         "cae": difference_stats(keras.reconstruct, lite.reconstruct, crops),
         "pipeline": pipeline_agreement(pipelines[0], pipelines[1], images),
@@ -109,13 +109,32 @@ def _measure_parity(
     return parity
 
 
+def _check_target(out: Path, overwrite: bool) -> None:
+    """Refuse to replace anything but an earlier bundle (or an empty folder), and only when asked."""
+    if not out.exists():
+        return
+    if not overwrite:
+        raise ScaeError("already exists; choose another --out or pass --force to replace it", out)
+    if not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST_NAME).is_file()):
+        raise ScaeError("exists and is not a bundle (no manifest.json); --force only replaces bundles, choose another --out", out)
+
+
+def _readable_images(paths: list[Path]) -> list[np.ndarray]:
+    images = []
+    for path in paths:
+        try:
+            images.append(read_image(path))
+        except ScaeError as err:
+            log.warning("export: parity check skips %s: %s", path, err)
+    return images
+
+
 def _publish(tmp: Path, out: Path, overwrite: bool) -> None:
     """Rename the finished temp folder to ``out`` (replacing an old bundle only when asked)."""
     if not out.exists():
         tmp.rename(out)
         return
-    if not overwrite:
-        raise ScaeError("already exists; choose another --out or pass --force to replace it", out)
+    _check_target(out, overwrite)
     backup = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
     backup.rmdir()
     out.rename(backup)
@@ -171,8 +190,7 @@ def export_bundle(
     if precision not in PRECISIONS:
         raise ScaeError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
     check_run_dir(run_dir)
-    if out.exists() and not overwrite:
-        raise ScaeError("already exists; choose another --out or pass --force to replace it", out)
+    _check_target(out, overwrite)
     if out.resolve() == run_dir.resolve():
         raise ScaeError("the bundle cannot be written into its own run dir; choose another --out", out)
     config = run_config(run_dir)

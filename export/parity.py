@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from scae_tf.errors import ScaeError
+
 ArrayFn = Callable[[np.ndarray], np.ndarray]
 
 
@@ -50,8 +52,14 @@ def pipeline_agreement(reference: Any, candidate: Any, images: Sequence[np.ndarr
     """
     same_verdict, patch_total, patch_same, flagged_ref, flagged_got = 0, 0, 0, 0, 0
     score_diff, rel_diff = 0.0, 0.0
+    failures = {"both": 0, "reference": 0, "candidate": 0}
     for image in images:
-        ref, got = reference.inspect(image), candidate.inspect(image)
+        ref, got = _inspect_or_none(reference, image), _inspect_or_none(candidate, image)
+        if ref is None or got is None:  # no part found: agreement only if both fail
+            key = "both" if ref is None and got is None else "reference" if ref is None else "candidate"
+            failures[key] += 1
+            same_verdict += int(key == "both")
+            continue
         same_verdict += int(ref.anomalous == got.anomalous)
         diff = abs(float(ref.score) - float(got.score))
         if math.isfinite(diff):
@@ -72,4 +80,12 @@ def pipeline_agreement(reference: Any, candidate: Any, images: Sequence[np.ndarr
         "flagged_patches_candidate": flagged_got,
         "score_max_abs_diff": score_diff,
         "score_max_diff_over_threshold": rel_diff,
+        "inspection_failures": failures,
     }
+
+
+def _inspect_or_none(pipeline: Any, image: np.ndarray) -> Any:
+    try:
+        return pipeline.inspect(image)
+    except ScaeError:
+        return None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -146,21 +147,25 @@ def test_existing_bundle_is_kept_unless_forced(tmp_path_factory, tmp_path):
     from export import export_bundle
     from scae_tf.runtime import open_bundle
 
-    _, run = cached_tiny_run(tmp_path_factory.getbasetemp())
+    base = tmp_path_factory.getbasetemp()
+    _, run = cached_tiny_run(base)
     out = tmp_path / "bundle"
-    out.mkdir()
-    (out / "keep.txt").write_text("mine")
+    shutil.copytree(cached_bundle(base, "fp32"), out)
     with pytest.raises(ScaeError, match="already exists.*--force"):
-        export_bundle(run, out, "fp32")
-    assert (out / "keep.txt").read_text() == "mine"
+        export_bundle(run, out, "fp16")
+    assert open_bundle(out).precision == "fp32"
     export_bundle(run, out, "fp16", overwrite=True, parity_images=1)
-    assert open_bundle(out).precision == "fp16" and not (out / "keep.txt").exists()
-    assert _leftovers(tmp_path) == []
+    assert open_bundle(out).precision == "fp16" and _leftovers(tmp_path) == []
+
+    folder = tmp_path / "my-files"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("mine")
+    with pytest.raises(ScaeError, match="not a bundle.*--force only replaces bundles"):
+        export_bundle(run, folder, "fp32", overwrite=True)
+    assert (folder / "keep.txt").read_text() == "mine"
 
 
 def test_incomplete_run_dir_is_named(tmp_path_factory, tmp_path):
-    import shutil
-
     from export import export_bundle
 
     _, run = cached_tiny_run(tmp_path_factory.getbasetemp())
@@ -196,3 +201,33 @@ def test_evenly_spaced_is_spread_and_deterministic():
     assert evenly_spaced(items, 3) == [Path("0"), Path("4"), Path("9")]
     assert evenly_spaced(items, 20) == items and evenly_spaced(items, 0) == []
     assert np.unique([str(p) for p in evenly_spaced(items, 5)]).size == 5
+
+
+def test_pipeline_agreement_compares_flags_by_position_and_counts_failures():
+    from types import SimpleNamespace
+
+    from export.parity import pipeline_agreement
+
+    def result(anomalous, score, flags):
+        positions = np.array(list(flags), dtype=int).reshape(-1, 2)
+        patches = SimpleNamespace(grid_index=positions, flagged=np.array(list(flags.values()), bool))
+        return SimpleNamespace(anomalous=anomalous, score=score, threshold=2.0, patches=patches)
+
+    class Fake:
+        def __init__(self, outcomes):
+            self.outcomes = outcomes
+
+        def inspect(self, index):
+            outcome = self.outcomes[index]
+            if outcome is None:
+                raise ScaeError("no object found")
+            return outcome
+
+    reference = Fake([result(True, 3.0, {(0, 0): True, (0, 1): False}), result(False, 1.0, {(0, 0): False}), None, None])
+    candidate = Fake([result(True, 2.5, {(0, 1): False, (1, 1): False}), result(True, 2.1, {(0, 0): False}), None,
+                      result(False, 0.5, {})])
+    stats = pipeline_agreement(reference, candidate, [0, 1, 2, 3])
+    assert stats["verdict_agreement"] == 0.5  # image 0 agrees, 1 differs, 2 both fail (agree), 3 one fails
+    assert stats["inspection_failures"] == {"both": 1, "reference": 1, "candidate": 0}
+    assert stats["patch_flag_agreement"] == pytest.approx(3 / 4)  # (0,0) flagged only in the reference
+    assert stats["score_max_abs_diff"] == pytest.approx(1.1) and stats["score_max_diff_over_threshold"] == pytest.approx(0.55)
