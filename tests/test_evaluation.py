@@ -86,6 +86,7 @@ def test_evaluate_writes_metrics_plots_and_report(evaluated) -> None:
         assert set(block["shortcut"]["statistics"]) == {"mean_brightness", "contrast"}
     assert set(metrics["detection_rates"]) == {"good", "scratch", "pit", "thread", "contamination"}
     assert metrics["detection_rates"]["good"]["n"] == 4
+    assert set(metrics["methods"]["edge_energy"]["per_type_auroc"]) == {"scratch", "pit", "thread", "contamination"}
     assert len(metrics["images"]) == 12
     for name in ("roc.png", "confusion_matrix.png", "overlays.png", "score_vs_brightness.png"):
         assert (out / name).stat().st_size > 1000

@@ -74,6 +74,17 @@ def _detection_table(block: dict[str, Any]) -> str:
     return f"<table><tr>{head}</tr>{''.join(rows)}</table><p class=note>Fraction of images flagged at each method's calibrated threshold (for good images: the false-alarm rate).</p>"
 
 
+def _per_type_auroc_table(block: dict[str, Any]) -> str:
+    methods = block["methods"]
+    types = sorted(next(iter(methods.values())).get("per_type_auroc", {}))
+    head = "<th>defect type vs good</th>" + "".join(f"<th>{html.escape(n)}</th>" for n in methods)
+    rows = "".join(
+        f"<tr><td>{html.escape(t)}</td>" + "".join(f"<td>{_fmt(m['per_type_auroc'].get(t))}</td>" for m in methods.values()) + "</tr>"
+        for t in types
+    )
+    return f"<table><tr>{head}</tr>{rows}</table>"
+
+
 def _shortcut_section(block: dict[str, Any]) -> str:
     shortcut = block["shortcut"]
     parts = []
@@ -126,6 +137,7 @@ def _block_section(title: str, block: dict[str, Any]) -> str:
         + (f"<p class=note>{html.escape(block['definition'])}</p>" if "definition" in block else "")
         + "<h3>Method vs baselines</h3>" + _methods_table(block)
         + "<h3>Detection rate per defect type</h3>" + _detection_table(block)
+        + "<h3>Image AUROC per defect type</h3>" + _per_type_auroc_table(block)
         + "<h3>Patch level (the reference work's form)</h3>" + _patch_section(block)
         + "<h3>Shortcut check</h3>" + _shortcut_section(block)
     )

@@ -277,6 +277,7 @@ def _method_block(
         "threshold": threshold,
         **cm.summary(),
         "detection_rates": detection_rates(defect_types, predicted),
+        "per_type_auroc": per_type_auroc(labels, scores, defect_types),
     }
     if len(calibration_scores):
         # In-sample for the method (its calibration used these images); shown to judge how far the
@@ -285,6 +286,17 @@ def _method_block(
         block["calibration_false_alarm_rate"] = float(np.mean(good > threshold))
         block["calibration_scores"] = {"median": float(np.median(good)), "max": float(np.max(good))}
     return block
+
+
+def per_type_auroc(labels: np.ndarray, scores: np.ndarray, defect_types: list[str]) -> dict[str, float]:
+    """Image AUROC of each defect type against the good images (which defects a method can rank)."""
+    types = np.asarray(defect_types)
+    good = labels == 0
+    return {
+        name: auroc(labels[good | (types == name)], scores[good | (types == name)])
+        for name in sorted(set(defect_types))
+        if name != "good" and np.any(labels[types == name] == 1)
+    }
 
 
 def summarise_pass(
