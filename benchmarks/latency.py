@@ -216,8 +216,19 @@ def _rss_mb() -> float | None:
 
 
 def _peak_rss_mb() -> float:
+    """Peak RSS of this process's own memory image.
+
+    On Linux ``ru_maxrss`` is carried across fork+exec, so a worker started by a process that
+    holds TensorFlow would report the parent's memory; ``VmHWM`` belongs to the exec'ed image only.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB on Linux
+    return peak / 2**20 if sys.platform == "darwin" else peak / 1024  # bytes on macOS, KiB elsewhere
 
 
 def run_worker(spec: dict[str, Any]) -> dict[str, Any]:
