@@ -1,0 +1,270 @@
+"""Tuning proxy: an MVTec-layout folder of held-out good images and implanted copies, no test image used.
+
+Why: the test images of a development split must not steer tuning. The run's validation slice
+(never trained on) is split in two: one half stays calibration (``train/good`` of the proxy and the
+calibration list of every variant), the other half becomes ``test/good``, and copies of those with
+realistic subtle implanted defects (``scae_tf.implant``) become ``test/<kind>`` with exact masks in
+``ground_truth/<kind>``. Good train/good images the run did not train on (when it was trained on a
+subset) join the pool too.
+
+    python -m benchmarks.proxy_split split --run RUN_DIR --data DATA --out PROXY
+    python -m benchmarks.proxy_split variant --run RUN_DIR --proxy PROXY --out VARIANT \\
+        --set postprocess.residual=l2 --set postprocess.zones=-1
+    scae evaluate --bundle VARIANT --data PROXY --out REPORT --no-brightness-control
+
+``variant`` makes a run dir that shares the run's models (symbolic links) with other settings
+(``--set section.field=value``, JSON values), recalibrated on the proxy's calibration half only, so
+``scae evaluate`` measures each setting on the proxy exactly as on a real test set.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import shutil
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from scae_tf.config import RunConfig, from_dict, load_config, save_json, to_dict
+from scae_tf.errors import ScaeError
+from scae_tf.imageio import read_image, resize, write_png
+from scae_tf.implant import CONTRAST_RANGE, IMPLANT_KINDS, implant_defect
+from scae_tf.segmentation_targets import classical_object_mask
+
+log = logging.getLogger(__name__)
+
+PROXY_VERSION = 1
+PROXY_FILE = "proxy.json"
+MODEL_FILES = ("segmenter.keras", "cae.keras")
+
+
+def _read_split(run: Path) -> dict[str, list[str]]:
+    path = run / "split.json"
+    if not path.is_file():
+        raise ScaeError("no split.json: pass a run dir written by `scae train`", run)
+    try:
+        data = json.loads(path.read_text())
+        return {key: [str(p) for p in data[key]] for key in ("train", "validation")}
+    except (ValueError, KeyError, TypeError) as err:
+        raise ScaeError(f"corrupt split file ({err}); restore it from the run", path) from None
+
+
+def _held_out_pool(run: Path, data: Path) -> list[Path]:
+    """Good images the run never trained on: its validation slice plus train/good files not in its train list."""
+    split = _read_split(run)
+    trained = {Path(p).name for p in split["train"]}
+    pool = {Path(p).name: Path(p) for p in split["validation"]}
+    folder = data / "train" / "good"
+    if folder.is_dir():
+        for path in sorted(folder.iterdir()):
+            if path.suffix.lower() in (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff") and path.name not in trained:
+                pool.setdefault(path.name, path)
+    missing = [p for p in pool.values() if not p.is_file()]
+    if missing:
+        raise ScaeError(f"held-out image {missing[0]} not found; pass --data with the dataset the run was trained on", run)
+    return [pool[name] for name in sorted(pool)]
+
+
+def _object_mask(image: np.ndarray, work_size: int) -> np.ndarray:
+    """Classical object mask at the image's own resolution (computed at the work size like training targets)."""
+    work = resize(image, work_size, "area")
+    mask = classical_object_mask(work)
+    if mask.shape != image.shape:
+        mask = resize(mask.astype(np.float32), image.shape, "nearest") > 0.5
+    return mask
+
+
+def make_proxy(
+    run: str | Path,
+    data: str | Path,
+    out: str | Path,
+    calibration_fraction: float = 0.5,
+    copies: int = 2,
+    kinds: Sequence[str] = IMPLANT_KINDS,
+    seed: int = 0,
+    force: bool = False,
+    contrast: tuple[float, float] = CONTRAST_RANGE,
+) -> dict[str, Any]:
+    """Write the proxy folder (see module docstring); returns the contents of its ``proxy.json``."""
+    run, data, out = Path(run), Path(data), Path(out)
+    if not 0.0 < calibration_fraction < 1.0:
+        raise ScaeError(f"--calibration-fraction must be in (0, 1), got {calibration_fraction}")
+    if copies < 1:
+        raise ScaeError(f"--copies must be >= 1, got {copies}")
+    unknown = sorted(set(kinds) - set(IMPLANT_KINDS))
+    if unknown:
+        raise ScaeError(f"unknown implant kind(s) {unknown}; choose from {list(IMPLANT_KINDS)}")
+    if out.exists() and any(out.iterdir()) and not force:
+        raise ScaeError("output folder is not empty; choose a new --out or pass --force", out)
+    if not out.parent.is_dir():
+        raise ScaeError("parent folder does not exist; create it first", out.parent)
+    config = load_config(run / "config.json") if (run / "config.json").is_file() else RunConfig()
+    pool = _held_out_pool(run, data)
+    if len(pool) < 8:
+        raise ScaeError(f"only {len(pool)} held-out good image(s); the proxy needs at least 8 (4 to calibrate, 4 to test)", run)
+    order = np.random.default_rng(seed).permutation(len(pool))
+    n_calibration = min(len(pool) - 4, max(4, int(round(calibration_fraction * len(pool)))))
+    calibration = sorted(pool[i] for i in order[:n_calibration])
+    proxy_good = sorted(pool[i] for i in order[n_calibration:])
+
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        (tmp / "train" / "good").mkdir(parents=True)
+        (tmp / "test" / "good").mkdir(parents=True)
+        for path in calibration:
+            shutil.copyfile(path, tmp / "train" / "good" / path.name)
+        defects = []
+        rng = np.random.default_rng([seed, PROXY_VERSION])
+        for index, path in enumerate(proxy_good):
+            shutil.copyfile(path, tmp / "test" / "good" / path.name)
+            image = read_image(path)
+            mask = _object_mask(image, config.preprocess.work_size)
+            for copy in range(copies):
+                kind = kinds[(index * copies + copy) % len(kinds)]
+                implanted = implant_defect(image, mask, rng, kind, contrast)
+                name = f"{path.stem}_{copy}"
+                (tmp / "test" / kind).mkdir(exist_ok=True)
+                (tmp / "ground_truth" / kind).mkdir(parents=True, exist_ok=True)
+                write_png(tmp / "test" / kind / f"{name}.png", implanted.image)
+                write_png(tmp / "ground_truth" / kind / f"{name}_mask.png", implanted.defect_mask.astype(np.float32))
+                defects.append(
+                    {
+                        "file": f"test/{kind}/{name}.png",
+                        "source": str(path),
+                        "kind": kind,
+                        "contrast": round(implanted.contrasts[0], 4),
+                        "area_fraction": round(float(implanted.defect_mask.mean()), 6),
+                    }
+                )
+        manifest = {
+            "version": PROXY_VERSION,
+            "run": str(run.resolve()),
+            "data": str(data.resolve()),
+            "seed": seed,
+            "kinds": list(kinds),
+            "copies": copies,
+            "contrast": list(contrast),
+            "calibration": [str(p) for p in calibration],
+            "proxy_good": [str(p) for p in proxy_good],
+            "defects": defects,
+        }
+        (tmp / PROXY_FILE).write_text(json.dumps(manifest, indent=1) + "\n")
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.replace(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    log.info("proxy %s: %d calibration, %d good, %d implanted", out, len(calibration), len(proxy_good), len(defects))
+    return manifest
+
+
+def read_proxy(proxy: str | Path) -> dict[str, Any]:
+    path = Path(proxy) / PROXY_FILE
+    if not path.is_file():
+        raise ScaeError(f"no {PROXY_FILE}: pass a folder written by `python -m benchmarks.proxy_split split`", proxy)
+    try:
+        return json.loads(path.read_text())
+    except ValueError as err:
+        raise ScaeError(f"corrupt proxy manifest ({err}); rebuild the proxy", path) from None
+
+
+def apply_overrides(config: RunConfig, overrides: Sequence[str]) -> RunConfig:
+    """``section.field=value`` strings (value parsed as JSON, else kept as a string) applied to ``config``."""
+    data = to_dict(config)
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        section, dot, name = key.partition(".")
+        if not sep or not dot or section not in data or name not in data[section]:
+            raise ScaeError(f"--set {item!r}: expected section.field=value with a known field (e.g. postprocess.zones=-1)")
+        try:
+            value = json.loads(raw)
+        except ValueError:
+            value = raw
+        data[section][name] = value
+    return from_dict(RunConfig, data, where="--set")
+
+
+def make_variant(run: str | Path, proxy: str | Path, out: str | Path, overrides: Sequence[str] = (), force: bool = False) -> Path:
+    """Run dir sharing ``run``'s models, with ``overrides``, recalibrated on the proxy's calibration half."""
+    from scae_tf.calibration import calibrate
+    from scae_tf.keras_backend import KerasBackend
+    from scae_tf.preprocessing import Preprocessor, PreprocessState
+    from scae_tf.training.split import save_split
+
+    run, out = Path(run).resolve(), Path(out)
+    manifest = read_proxy(proxy)
+    if out.exists() and any(out.iterdir()) and not force:
+        raise ScaeError("output folder is not empty; choose a new --out or pass --force", out)
+    base = load_config(run / "config.json")
+    config = apply_overrides(base, overrides)
+    state = PreprocessState.load(run / "preprocessing.json")
+    state.config = config.preprocess
+    out.mkdir(parents=True, exist_ok=True)
+    for name in MODEL_FILES:
+        link = out / name
+        if link.is_symlink() or link.exists():
+            link.unlink()
+        os.symlink(run / name, link)
+    save_json(config, out / "config.json")
+    state.save(out / "preprocessing.json")
+    calibration_files = list(manifest["calibration"])
+    save_split({"train": [], "validation": calibration_files, "calibration": calibration_files}, out / "split.json")
+    backend = KerasBackend.from_run_dir(out)
+    preprocessor = Preprocessor(state)
+    works = [preprocessor.work_image(read_image(p)) for p in calibration_files]
+    calibration = calibrate(backend, preprocessor, config.postprocess, works, names=calibration_files)
+    calibration.save(out / "calibration.json")
+    (out / "variant.json").write_text(json.dumps({"run": str(run), "proxy": str(Path(proxy).resolve()), "set": list(overrides)}, indent=1) + "\n")
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.proxy_split", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    split = sub.add_parser("split", help="write the proxy folder from a run dir and its dataset")
+    split.add_argument("--run", required=True, help="run dir (its split.json says which images were never trained on)")
+    split.add_argument("--data", required=True, help="the dataset the run was trained on (MVTec layout)")
+    split.add_argument("--out", required=True, help="proxy folder to write (MVTec layout + proxy.json)")
+    split.add_argument("--calibration-fraction", type=float, default=0.5, help="share of the held-out images kept for calibration")
+    split.add_argument("--copies", type=int, default=2, help="implanted copies of each proxy good image")
+    split.add_argument("--kinds", nargs="+", default=list(IMPLANT_KINDS), choices=IMPLANT_KINDS)
+    split.add_argument("--seed", type=int, default=0)
+    split.add_argument("--contrast", type=float, nargs=2, default=list(CONTRAST_RANGE), metavar=("LOW", "HIGH"),
+                       help="range of the implants' relative intensity change")
+    split.add_argument("--force", action="store_true", help="replace a non-empty --out")
+    variant = sub.add_parser("variant", help="run dir sharing the models, other settings, recalibrated on the proxy")
+    variant.add_argument("--run", required=True)
+    variant.add_argument("--proxy", required=True)
+    variant.add_argument("--out", required=True)
+    variant.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
+    variant.add_argument("--force", action="store_true")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "split":
+            manifest = make_proxy(args.run, args.data, args.out, args.calibration_fraction, args.copies, args.kinds, args.seed, args.force,
+                                  tuple(args.contrast))
+            print(f"{args.out}: {len(manifest['calibration'])} calibration, {len(manifest['proxy_good'])} good, "
+                  f"{len(manifest['defects'])} implanted")
+        else:
+            print(make_variant(args.run, args.proxy, args.out, args.overrides, args.force))
+    except ScaeError as err:
+        print(f"proxy_split: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,100 @@
+"""Implanted defects (scae_tf/implant.py) and the tuning proxy (benchmarks/proxy_split.py)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from scae_tf.implant import IMPLANT_KINDS, MASK_THRESHOLD, implant_defect, implant_defects
+from scae_tf.synthetic import render_sample, sample_rng
+
+
+@pytest.fixture(scope="module")
+def part():
+    sample = render_sample(sample_rng(3, "train", "good", 0), size=256)
+    return sample.image, sample.object_mask
+
+
+@pytest.mark.parametrize("kind", IMPLANT_KINDS)
+def test_implant_is_small_on_the_part_and_its_mask_is_exact(part, kind):
+    image, object_mask = part
+    result = implant_defect(image, object_mask, np.random.default_rng(0), kind)
+    change = np.abs(result.image - image)
+    assert result.defect_mask.any()
+    assert np.array_equal(result.defect_mask, change > MASK_THRESHOLD)  # exact mask
+    assert not (result.defect_mask & ~object_mask).any()  # on the part only
+    assert result.defect_mask.mean() < 0.01  # well under 1 % of the image
+    assert result.image.dtype == np.float32 and result.image.min() >= 0 and result.image.max() <= 1
+    assert result.kinds == (kind,)
+
+
+@pytest.mark.parametrize("kind", ["scratch", "pit", "dent", "contamination"])
+def test_contrast_stays_in_the_requested_range(part, kind):
+    image, object_mask = part
+    for seed in range(4):
+        result = implant_defect(image, object_mask, np.random.default_rng(seed), kind, contrast=(0.05, 0.15))
+        # the strongest relative change lies in the range (soft edges may only lower it; clipping is rare here)
+        assert 0.05 <= result.contrasts[0] <= 0.15 + 1e-3
+
+
+def test_chip_fills_material_at_the_edge_with_background(part):
+    image, object_mask = part
+    result = implant_defect(image, object_mask, np.random.default_rng(1), "chip")
+    background = float(np.median(image[~object_mask]))
+    changed = result.defect_mask
+    # the removed material now looks like the (brighter) background
+    assert abs(float(np.median(result.image[changed])) - background) < abs(float(np.median(image[changed])) - background)
+
+
+def test_same_seed_same_implant_and_union_of_several(part):
+    image, object_mask = part
+    a = implant_defects(image, object_mask, np.random.default_rng(5), count=3)
+    b = implant_defects(image, object_mask, np.random.default_rng(5), count=3)
+    assert np.array_equal(a.image, b.image) and a.kinds == b.kinds and len(a.kinds) == 3
+    assert np.array_equal(a.defect_mask, a.defect_mask & object_mask)
+
+
+def test_bad_arguments(part):
+    image, object_mask = part
+    with pytest.raises(ValueError, match="unknown implant kind"):
+        implant_defect(image, object_mask, np.random.default_rng(0), "crack")
+    with pytest.raises(ValueError, match="empty"):
+        implant_defect(image, np.zeros_like(object_mask), np.random.default_rng(0), "pit")
+    with pytest.raises(ValueError, match="contrast"):
+        implant_defect(image, object_mask, np.random.default_rng(0), "pit", contrast=(0.2, 0.1))
+
+
+def test_proxy_split_writes_an_mvtec_folder_without_test_or_trained_images(synthetic_root, tmp_path):
+    from benchmarks.proxy_split import make_proxy
+    from scae_tf.data.layout import list_dataset
+    from scae_tf.errors import ScaeError
+
+    train = sorted(str(p) for p in (synthetic_root / "train" / "good").iterdir())
+    run = tmp_path / "run"
+    run.mkdir()
+    # the run trained on 2 images and kept 2 aside; the other 2 train/good files were never trained on either
+    (run / "split.json").write_text(json.dumps({"version": 1, "train": train[:2], "validation": train[2:4], "calibration": train[2:4]}))
+    with pytest.raises(ScaeError, match="at least 8"):
+        make_proxy(run, synthetic_root, tmp_path / "proxy")
+    assert not (tmp_path / "proxy").exists()
+
+    (run / "split.json").write_text(json.dumps({"version": 1, "train": [], "validation": train, "calibration": train}))
+    extra = tmp_path / "data"
+    (extra / "train" / "good").mkdir(parents=True)
+    for i in range(4):  # held-out train/good images the run never saw join the pool
+        (extra / "train" / "good" / f"x{i}.png").write_bytes((synthetic_root / "train" / "good" / "000.png").read_bytes())
+    manifest = make_proxy(run, extra, tmp_path / "proxy", copies=2, kinds=("pit", "scratch"), seed=3)
+    proxy = tmp_path / "proxy"
+    assert len(manifest["calibration"]) + len(manifest["proxy_good"]) == 10
+    assert not set(manifest["calibration"]) & set(manifest["proxy_good"])
+    samples = list_dataset(proxy, "test")
+    good = [s for s in samples if s.label == 0]
+    bad = [s for s in samples if s.label == 1]
+    assert len(good) == len(manifest["proxy_good"]) and len(bad) == 2 * len(good)
+    assert {s.defect_type for s in bad} == {"pit", "scratch"}
+    assert all(s.mask_path is not None and s.mask_path.is_file() for s in bad)
+    assert sorted(p.name for p in (proxy / "train" / "good").iterdir()) == sorted(p.split("/")[-1] for p in manifest["calibration"])
+    with pytest.raises(ScaeError, match="not empty"):
+        make_proxy(run, extra, proxy)
