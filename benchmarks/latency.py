@@ -22,6 +22,7 @@ import logging
 import os
 import platform
 import resource
+import shlex
 import subprocess
 import sys
 import tempfile
@@ -418,6 +419,7 @@ def run_benchmark(
         result.pop("scores", None)  # per-image scores were only needed for the agreement
     report = {
         "created": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
+        "command": shlex.join([Path(sys.argv[0]).name, *sys.argv[1:]]),
         "target_seconds": TARGET_SECONDS,
         "bundle": str(bundle),
         "data": str(data),
