@@ -196,6 +196,7 @@ def test_scale_sizes_keeps_ratios_and_divisibility():
     config = scale_sizes(RunConfig(), 256)
     p = config.preprocess
     assert (p.work_size, p.seg_size, p.crop_height, p.crop_width) == (256, 128, 64, 192)
+    assert config.unet.input_downsample == 1 and scale_sizes(RunConfig(), 1024).unet.input_downsample == 2
     p = scale_sizes(RunConfig(), 200).preprocess
     assert p.seg_size % 32 == 0 and p.crop_height % 16 == 0 and p.crop_width % 16 == 0
 

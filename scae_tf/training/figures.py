@@ -116,15 +116,30 @@ def segmentation_figure(views: list[tuple[Sample, dict]], path: Path, columns: i
     save_compact(fig, path)
 
 
-def segmentation_report(view: RunView, samples: list[Sample]) -> dict[str, float]:
-    """Defect coverage by the U-Net mask, and U-Net vs classical mask IoU, over the test split."""
-    coverage, ious = [], []
+def _true_object_mask(data: Path, sample: Sample, size: int) -> np.ndarray | None:
+    path = data / "object_masks" / "test" / sample.defect_type / sample.path.name
+    return resize(read_mask(path), size, "nearest") if path.is_file() else None
+
+
+def segmentation_report(view: RunView, samples: list[Sample], data: Path) -> dict[str, float]:
+    """Defect coverage by the U-Net mask and U-Net IoU (vs classical masks, and vs the true
+    object masks when the dataset ships them, as synthetic data does) over the test split."""
+    coverage, ious, true_ious, classical_true = [], [], [], []
     for sample in samples:
         v = view.apply(sample)
-        ious.append(iou(v["mask"], classical_object_mask(v["work"])))
+        classical = classical_object_mask(v["work"])
+        ious.append(iou(v["mask"], classical))
+        truth = _true_object_mask(data, sample, v["work"].shape[0])
+        if truth is not None:
+            true_ious.append(iou(v["mask"], truth))
+            classical_true.append(iou(classical, truth))
         if v["defect"].any():
             coverage.append(float((v["defect"] & v["mask"]).sum() / v["defect"].sum()))
-    return {
+    report = {}
+    if true_ious:
+        report["test_iou_unet_vs_true"] = float(np.mean(true_ious))
+        report["test_iou_classical_vs_true"] = float(np.mean(classical_true))
+    return report | {
         "test_iou_unet_vs_classical": float(np.mean(ious)),
         "defect_pixels_inside_mask_mean": float(np.mean(coverage)) if coverage else float("nan"),
         "defect_pixels_inside_mask_min": float(np.min(coverage)) if coverage else float("nan"),
@@ -142,7 +157,7 @@ def main(argv: list[str]) -> int:
     views = [(s, view.apply(s)) for s in chosen]
     reconstruction_figure(views, out / "reconstructions.png")
     segmentation_figure(views[:8], out / "segmentation.png")
-    print(json.dumps(segmentation_report(view, samples), indent=2))
+    print(json.dumps(segmentation_report(view, samples, data), indent=2))
     return 0
 
 

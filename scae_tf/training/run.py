@@ -33,6 +33,7 @@ from scae_tf.training.strategy import get_strategy
 log = logging.getLogger(__name__)
 
 MIN_TRAIN_IMAGES = 8
+MIN_UNET_RESOLUTION = 128  # --image-size never makes the U-Net run on fewer pixels than this
 # Settings a rerun may change without invalidating the checkpoints of the run dir.
 RESUMABLE_CHANGES = {"epochs", "segmenter_epochs", "learning_rate", "patience", "strategy"}
 
@@ -44,7 +45,8 @@ def _round_to(value: float, multiple: int) -> int:
 def scale_sizes(config: RunConfig, image_size: int) -> RunConfig:
     """``--image-size S``: work_size = S; seg and crop sizes keep their ratio to work_size,
     rounded to what the networks accept (U-Net: 2**depth * input_downsample, CAE: 2**depth).
-    With the defaults (512 / 256 / 128x384): S=256 gives seg 128 and crop 64x192."""
+    With the defaults (512 / 256 / 128x384): S=256 gives seg 128 and crop 64x192. The U-Net's
+    input_downsample is lowered so that it still works on >= 128 px (S=256: 1)."""
     p = config.preprocess
     ratio = image_size / p.work_size
     unet_multiple = 2**config.unet.depth * config.unet.input_downsample
@@ -56,7 +58,11 @@ def scale_sizes(config: RunConfig, image_size: int) -> RunConfig:
         crop_height=_round_to(p.crop_height * ratio, cae_multiple),
         crop_width=_round_to(p.crop_width * ratio, cae_multiple),
     )
-    return dataclasses.replace(config, preprocess=preprocess)
+    downsample = config.unet.input_downsample
+    while downsample > 1 and preprocess.seg_size // downsample < MIN_UNET_RESOLUTION:
+        downsample //= 2  # a smaller frame: the U-Net keeps enough pixels across the thin part
+    unet = dataclasses.replace(config.unet, input_downsample=downsample)
+    return dataclasses.replace(config, preprocess=preprocess, unet=unet)
 
 
 def resolve_config(
