@@ -39,7 +39,15 @@ import numpy as np
 
 from scae_tf.config import PostprocessConfig, from_dict, to_dict
 from scae_tf.errors import ScaeError
-from scae_tf.postprocess import PositionStats, PositionSums, PostProcessor, image_threshold, stats_from_sums
+from scae_tf.postprocess import (
+    PositionStats,
+    PositionSums,
+    PostProcessor,
+    errors_and_region,
+    image_threshold,
+    outline_sums,
+    stats_from_sums,
+)
 from scae_tf.residual import residual_map
 
 log = logging.getLogger(__name__)
@@ -63,6 +71,8 @@ STATISTICS_FIELDS = (
     "zscore_std_floor",
     "zone_sigma_floor",
     "stats_downsample",
+    "outline_weight",
+    "outline_std_floor",
 )
 
 
@@ -96,15 +106,18 @@ class Calibration:
     skipped_images: list[str] = field(default_factory=list)  # good images where no part was found
     method: str = "leave-one-out"
     version: int = CALIBRATION_VERSION
+    outline_stats: PositionStats | None = None  # per-position mean/std of good crop masks (outline_weight > 0)
 
     def postprocessor(self, zones: bool = True) -> PostProcessor:
         """The calibrated decision rule; ``zones=False``: pooled sigma everywhere, with its own tau."""
         if zones:
-            return PostProcessor(self.config, self.crop_shape, self.position_stats, self.zone_sigma, self.threshold)
+            return PostProcessor(
+                self.config, self.crop_shape, self.position_stats, self.zone_sigma, self.threshold, self.outline_stats
+            )
         if not math.isfinite(self.pooled_threshold):
             raise ScaeError("this calibration.json has no pooled_threshold (written by an earlier version); re-run calibration")
         pooled = np.full_like(self.zone_sigma, self.pooled_sigma)
-        return PostProcessor(self.config, self.crop_shape, self.position_stats, pooled, self.pooled_threshold)
+        return PostProcessor(self.config, self.crop_shape, self.position_stats, pooled, self.pooled_threshold, self.outline_stats)
 
     def check_compatible(self, config: PostprocessConfig, crop_shape: tuple[int, int], path: str | Path | None = None) -> None:
         """ScaeError when ``config``/``crop_shape`` differ from what the statistics were measured with."""
@@ -121,14 +134,6 @@ class Calibration:
             raise ScaeError(f"calibration was made with other post-processing settings ({detail}); re-run calibration", path)
 
     def to_dict(self) -> dict[str, Any]:
-        stats = None
-        if self.position_stats is not None:
-            stats = {
-                "shape": list(self.position_stats.shape),
-                "downsample": self.config.stats_downsample,
-                "mean_npy_base64": _encode_array(self.position_stats.compact_mean),
-                "std_npy_base64": _encode_array(self.position_stats.compact_std),
-            }
         return {
             "version": self.version,
             "method": self.method,
@@ -147,7 +152,8 @@ class Calibration:
             "n_images": self.n_images,
             "image_names": list(self.image_names),
             "skipped_images": list(self.skipped_images),
-            "position_stats": stats,
+            "position_stats": _stats_to_dict(self.position_stats, self.config.stats_downsample),
+            "outline_stats": _stats_to_dict(self.outline_stats, self.config.stats_downsample),
         }
 
     def save(self, path: str | Path) -> None:
@@ -175,12 +181,10 @@ class Calibration:
             )
         try:
             config = from_dict(PostprocessConfig, data["config"], where=f"{path}: config")
-            stats = None
-            if data["position_stats"] is not None:
-                raw = data["position_stats"]
-                stats = PositionStats(
-                    _decode_array(raw["mean_npy_base64"]), _decode_array(raw["std_npy_base64"]), tuple(int(v) for v in raw["shape"])
-                )
+            stats = _stats_from_dict(data["position_stats"])
+            outline = _stats_from_dict(data.get("outline_stats"))  # absent in files written before the outline channel
+            if config.outline_weight > 0 and outline is None:
+                raise ValueError("outline_weight > 0 but no outline_stats")
             calibration = cls(
                 config=config,
                 crop_shape=tuple(int(v) for v in data["crop_shape"]),
@@ -197,6 +201,7 @@ class Calibration:
                 image_names=[str(n) for n in data.get("image_names", [])],
                 skipped_images=[str(n) for n in data.get("skipped_images", [])],
                 method=str(data.get("method", "leave-one-out")),
+                outline_stats=outline,
             )
             calibration.postprocessor()  # validates zone count, sigma > 0, stats shape
         except ScaeError:
@@ -204,6 +209,23 @@ class Calibration:
         except (KeyError, TypeError, ValueError, OSError) as err:
             raise ScaeError(f"corrupt calibration ({err.__class__.__name__}: {err}); re-run calibration or restore the file", path) from None
         return calibration
+
+
+def _stats_to_dict(stats: PositionStats | None, downsample: int) -> dict[str, Any] | None:
+    if stats is None:
+        return None
+    return {
+        "shape": list(stats.shape),
+        "downsample": downsample,
+        "mean_npy_base64": _encode_array(stats.compact_mean),
+        "std_npy_base64": _encode_array(stats.compact_std),
+    }
+
+
+def _stats_from_dict(raw: dict[str, Any] | None) -> PositionStats | None:
+    if raw is None:
+        return None
+    return PositionStats(_decode_array(raw["mean_npy_base64"]), _decode_array(raw["std_npy_base64"]), tuple(int(v) for v in raw["shape"]))
 
 
 def crop_residual(backend: Any, preprocessor: Any, work: np.ndarray, config: PostprocessConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -291,6 +313,9 @@ def calibrate_residuals(
     def stats_of(sums: PositionSums) -> PositionStats:
         return stats_from_sums(sums, config.zscore_smooth_sigma, config.zscore_std_floor, config.stats_downsample)
 
+    def outline_of(sums: PositionSums) -> PositionStats:
+        return stats_from_sums(sums, config.zscore_smooth_sigma, 0.0, config.stats_downsample, config.outline_std_floor)
+
     position_stats = None
     total = None
     sums = [PositionSums.of(r, m) for r, m in zip(residuals, masks, strict=True)] if config.per_position_zscore else []
@@ -300,12 +325,22 @@ def calibrate_residuals(
             total = total + other
         position_stats = stats_of(total)
 
+    outline_stats = None
+    outline_total = None
+    outlines = [outline_sums(m) for m in masks] if config.outline_weight > 0 else []
+    if outlines:
+        outline_total = outlines[0]
+        for other in outlines[1:]:
+            outline_total = outline_total + other
+        outline_stats = outline_of(outline_total)
+
     analyses = []
     for i, (residual, mask) in enumerate(zip(residuals, masks, strict=True)):
         if residual.shape != crop_shape:
             raise ValueError(f"residual {i} has shape {residual.shape}, expected {crop_shape}")
-        errors_map = stats_of(total - sums[i]).zscore(residual) if config.per_position_zscore else residual
-        analyses.append(plain._analyse(errors_map, np.asarray(mask, dtype=bool)))
+        own_stats = stats_of(total - sums[i]) if config.per_position_zscore else None
+        own_outline = outline_of(outline_total - outlines[i]) if outlines else None
+        analyses.append(plain._analyse(*errors_and_region(residual, mask, config, own_stats, own_outline)))
     if not any(a.is_object.any() for a in analyses):
         raise ScaeError("no object patch in any calibration crop; check the segmentation of the good images")
 
@@ -344,4 +379,5 @@ def calibrate_residuals(
         false_alarm_rate_zones_k=float(np.mean(max_zone_arr > k)),
         n_images=n,
         image_names=[str(name) for name in names] if names is not None else [],
+        outline_stats=outline_stats,
     )

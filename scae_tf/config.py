@@ -94,12 +94,14 @@ class PostprocessConfig:
     ssim_window_sigma: float = 1.5  # Gaussian SSIM window
     residual_smooth_sigma: float = 1.0  # light smoothing of the residual (0 = none)
     # post-processor details (scae_tf/postprocess)
-    neighbour_statistic: str = "median"  # median | mean of the 8-connected object neighbours
+    neighbour_statistic: str = "median"  # median | mean of the 8-connected object neighbours | none (no comparison)
     zscore_smooth_sigma: float = 2.0  # smoothing of the per-position mean/std (crop pixels)
     zscore_std_floor: float = 0.5  # per-position std >= this fraction of the median object std
     zone_sigma_floor: float = 0.25  # zone sigma >= this fraction of the pooled sigma
     threshold_method: str = "gumbel"  # gumbel (extreme-value fit) | quantile (empirical) on the max statistic
     stats_downsample: int = 2  # per-position statistics are stored at 1/this resolution
+    outline_weight: float = 0.0  # weight of the object mask's per-position z-score (missing/extra material); 0 = off
+    outline_std_floor: float = 0.1  # per-position std of the calibration masks is at least this
 
 
 @dataclass

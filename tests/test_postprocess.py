@@ -300,3 +300,15 @@ def test_per_position_zscore_lets_a_calm_zone_compete_with_the_thread(thread_dat
         processor = calibrate_residuals(goods, [mask] * len(goods), cfg).postprocessor()
         assert processor(planted, mask).anomalous is expected
         assert not processor(fresh_good, mask).anomalous
+
+
+def test_neighbour_statistic_none_keeps_the_patch_error():
+    errors = np.array([[1.0, 2.0, 3.0], [4.0, 9.0, 6.0], [7.0, 8.0, 5.0]])
+    is_object = np.ones((3, 3), bool)
+    is_object[0, 0] = False
+    deviation, count = neighbour_deviation(errors, is_object, "none")
+    assert np.isnan(deviation[0, 0])
+    np.testing.assert_array_equal(deviation[is_object], errors[is_object])
+    assert count[1, 1] == 7
+    with pytest.raises(ValueError, match="neighbour_statistic"):
+        neighbour_deviation(errors, is_object, "max")

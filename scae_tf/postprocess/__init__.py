@@ -5,9 +5,10 @@ See :mod:`scae_tf.postprocess.processor` for the method and the documented choic
 
 from scae_tf.postprocess.grid import PatchGrid, patch_grid, patch_means
 from scae_tf.postprocess.neighbours import neighbour_deviation, neighbour_reference
+from scae_tf.postprocess.outline import expected_region, outline_deviation, outline_sums
 from scae_tf.postprocess.patches import FlaggedPatch, PatchTable
 from scae_tf.postprocess.position_stats import PositionStats, PositionSums, stats_from_sums
-from scae_tf.postprocess.processor import PatchAnalysis, PostProcessor, PostprocessResult
+from scae_tf.postprocess.processor import PatchAnalysis, PostProcessor, PostprocessResult, errors_and_region
 from scae_tf.postprocess.selection import select_top, top_count
 from scae_tf.postprocess.threshold import gumbel_quantile, image_threshold
 from scae_tf.postprocess.zones import FINEST, zone_count, zone_ids
@@ -22,10 +23,14 @@ __all__ = [
     "PositionSums",
     "PostProcessor",
     "PostprocessResult",
+    "errors_and_region",
+    "expected_region",
     "gumbel_quantile",
     "image_threshold",
     "neighbour_deviation",
     "neighbour_reference",
+    "outline_deviation",
+    "outline_sums",
     "patch_grid",
     "patch_means",
     "select_top",

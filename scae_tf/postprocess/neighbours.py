@@ -7,6 +7,10 @@ mean is dragged up by them. Non-object grid cells are never neighbours, so patch
 border (and at the crop border) are compared with their object neighbours only. A patch with no
 object neighbour at all (an isolated speck of mask) is compared with the median of all object
 patches of the image instead, so it can still be flagged but is not compared with nothing.
+
+``none`` skips the comparison (reference 0, deviation = the patch error itself): with per-position
+z-scores the expected error of every place is already removed, and the neighbours then only add
+their own noise.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ import warnings
 
 import numpy as np
 
-NEIGHBOUR_STATISTICS = ("median", "mean")
+NEIGHBOUR_STATISTICS = ("median", "mean", "none")
 _OFFSETS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
 
 
@@ -36,7 +40,9 @@ def neighbour_reference(errors: np.ndarray, is_object: np.ndarray, statistic: st
         raise ValueError(f"postprocess.neighbour_statistic must be one of {NEIGHBOUR_STATISTICS}, got {statistic!r}")
     stack = neighbour_stack(errors, is_object)
     count = np.sum(~np.isnan(stack), axis=0)
-    if statistic == "median":
+    if statistic == "none":
+        reference = np.where(count > 0, 0.0, np.nan)
+    elif statistic == "median":
         reference = _nan_median(stack, count)
     else:
         with warnings.catch_warnings():
@@ -59,6 +65,8 @@ def neighbour_deviation(errors: np.ndarray, is_object: np.ndarray, statistic: st
     Isolated object patches use the median error of all object patches as their reference.
     """
     reference, count = neighbour_reference(errors, is_object, statistic)
+    if statistic == "none":
+        return np.where(is_object, errors, np.nan), count
     if np.any(is_object):
         isolated = is_object & (count == 0)
         if np.any(isolated):

@@ -68,8 +68,14 @@ def _blur(image: np.ndarray, sigma: float) -> np.ndarray:
     return cv2.GaussianBlur(image, (size, size), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT)
 
 
-def stats_from_sums(sums: PositionSums, smooth_sigma: float, std_floor: float, downsample: int) -> PositionStats:
-    """Smoothed, floored, compacted per-position mean/std from mask-weighted sums."""
+def stats_from_sums(
+    sums: PositionSums, smooth_sigma: float, std_floor: float, downsample: int, absolute_floor: float = 0.0
+) -> PositionStats:
+    """Smoothed, floored, compacted per-position mean/std from mask-weighted sums.
+
+    ``absolute_floor``: the std is also never below this value (the object masks' own statistics
+    are 0 inside the part, so a floor relative to their median std would be 0).
+    """
     total_weight = float(sums.weight.sum())
     if total_weight <= 0:
         raise ValueError("no object pixel in any calibration crop")
@@ -83,7 +89,7 @@ def stats_from_sums(sums: PositionSums, smooth_sigma: float, std_floor: float, d
     std = np.sqrt(np.maximum(second - mean * mean, 0.0))
     on_object = sums.weight > 0
     typical = float(np.median(std[on_object])) if np.any(on_object) else float(np.sqrt(global_var))
-    floor = max(std_floor * typical, 1e-6)
+    floor = max(std_floor * typical, absolute_floor, 1e-6)
     std = np.maximum(std, floor)
     height, width = sums.weight.shape
     factor = max(1, int(downsample))

@@ -2,7 +2,9 @@
 
 Steps (all vectorised, a few ms per crop):
 
-1. optional per-position z-score of the residual (``PositionStats`` from calibration);
+1. optional per-position z-score of the residual (``PositionStats`` from calibration), plus, when
+   ``outline_weight`` > 0, the weighted outline deviation (``outline.py``: per-position z-score of
+   the object mask, so missing material counts although the mask excludes it);
 2. patch grid; object patches (>= ``min_object_fraction`` in the mask); patch error = mean over the
    patch's object pixels;
 3. candidates = top ``top_fraction`` of object patches by error (at least one);
@@ -34,6 +36,7 @@ import numpy as np
 from scae_tf.config import PostprocessConfig
 from scae_tf.postprocess.grid import PatchGrid, patch_grid, patch_means
 from scae_tf.postprocess.neighbours import neighbour_deviation
+from scae_tf.postprocess.outline import expected_region, outline_deviation
 from scae_tf.postprocess.patches import PatchTable
 from scae_tf.postprocess.position_stats import PositionStats
 from scae_tf.postprocess.selection import select_top
@@ -62,7 +65,28 @@ class PostprocessResult:
     threshold: float
     anomalous: bool
     pixel_map: np.ndarray  # (crop_height, crop_width) float32, max d of covering patches, >= 0, 0 off the object
-    errors_map: np.ndarray  # the map that was patched: residual or its per-position z-score
+    errors_map: np.ndarray  # the map that was patched: residual or its per-position z-score (+ outline deviation)
+
+
+def errors_and_region(
+    residual: np.ndarray,
+    mask: np.ndarray,
+    config: PostprocessConfig,
+    position_stats: PositionStats | None,
+    outline_stats: PositionStats | None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(map to patch, bool region whose pixels count) from a residual and the crop mask.
+
+    Without outline statistics the map is the residual (or its z-score) and the region the mask.
+    With them, the residual part counts on the mask only, the outline deviation everywhere, and
+    the region also covers where good parts have material.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    errors = residual if position_stats is None else position_stats.zscore(residual)
+    if outline_stats is None:
+        return errors, mask
+    combined = np.where(mask, errors, 0.0) + config.outline_weight * outline_deviation(mask, outline_stats)
+    return combined.astype(np.float32), mask | expected_region(outline_stats)
 
 
 class PostProcessor:
@@ -75,12 +99,14 @@ class PostProcessor:
         position_stats: PositionStats | None = None,
         zone_sigma: np.ndarray | None = None,
         threshold: float | None = None,
+        outline_stats: PositionStats | None = None,
     ):
         self.config = config
         self.grid = patch_grid(crop_shape[0], crop_shape[1], config.patch_size, config.patch_stride)
         self.zones = zone_ids(self.grid, config.zones)
         self.n_zones = zone_count(self.grid, config.zones)
         self.position_stats = position_stats if config.per_position_zscore else None
+        self.outline_stats = outline_stats if config.outline_weight > 0 else None
         if zone_sigma is None:
             zone_sigma = np.ones(self.n_zones)
         zone_sigma = np.asarray(zone_sigma, dtype=np.float64)
@@ -92,12 +118,14 @@ class PostProcessor:
         self.threshold = math.inf if threshold is None else float(threshold)
         self._kernel = np.ones((config.patch_size, config.patch_size), np.uint8)
 
-    def errors_map(self, residual: np.ndarray) -> np.ndarray:
-        return residual if self.position_stats is None else self.position_stats.zscore(residual)
+    def errors_map(self, residual: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        if mask is None:
+            return residual if self.position_stats is None else self.position_stats.zscore(residual)
+        return errors_and_region(residual, mask, self.config, self.position_stats, self.outline_stats)[0]
 
     def analyse(self, residual: np.ndarray, mask: np.ndarray) -> PatchAnalysis:
         """Steps 1-4: patch errors, object patches, candidates and neighbour deviations."""
-        return self._analyse(self.errors_map(residual), np.asarray(mask, dtype=bool))
+        return self._analyse(*errors_and_region(residual, mask, self.config, self.position_stats, self.outline_stats))
 
     def _analyse(self, errors_map: np.ndarray, mask: np.ndarray) -> PatchAnalysis:
         errors, fraction = patch_means(errors_map, mask, self.grid)
@@ -108,8 +136,7 @@ class PostProcessor:
         return PatchAnalysis(self.grid, errors, fraction, is_object, deviation, candidate, self.zones)
 
     def __call__(self, residual: np.ndarray, mask: np.ndarray) -> PostprocessResult:
-        mask = np.asarray(mask, dtype=bool)
-        errors_map = self.errors_map(residual)
+        errors_map, mask = errors_and_region(residual, mask, self.config, self.position_stats, self.outline_stats)
         analysis = self._analyse(errors_map, mask)
         normalised = analysis.deviation / self.zone_sigma[self.zones]
         flagged = analysis.candidate & (normalised > self.threshold)
