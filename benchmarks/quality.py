@@ -144,7 +144,7 @@ def table_rows(metrics: dict[str, Any], precision: str) -> list[dict[str, Any]]:
         score_key = "scores" if test_set == "raw" else "scores_brightness_controlled"
         for method, values in block["methods"].items():
             rates = values.get("detection_rates", {})
-            aurocs = per_type_auroc(metrics.get("images", []), method, score_key)
+            aurocs = values.get("per_type_auroc") or per_type_auroc(metrics.get("images", []), method, score_key)
             per_type = {
                 defect: {
                     "detection_rate": _number(rate.get("rate")),
