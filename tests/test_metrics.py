@@ -164,3 +164,17 @@ def test_metrics_import_without_tensorflow() -> None:
     code = "import sys, scae_tf.metrics; bad = [m for m in ('tensorflow', 'keras', 'sklearn') if m in sys.modules]; print(bad); sys.exit(bool(bad))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_bootstrap_auroc_paired_and_reproducible() -> None:
+    rng = np.random.default_rng(4)
+    labels = np.r_[np.zeros(10, int), np.ones(25, int)]
+    scores = rng.normal(size=35) + labels
+    runs = metrics.bootstrap_auroc(labels, {"a": scores, "same": scores.copy(), "flipped": -scores}, resamples=300)
+    again = metrics.bootstrap_auroc(labels, {"a": scores}, resamples=300)
+    np.testing.assert_array_equal(runs["a"], again["a"])
+    np.testing.assert_array_equal(runs["a"] - runs["same"], 0.0)
+    np.testing.assert_allclose(runs["a"] + runs["flipped"], 1.0)
+    low, high = metrics.interval(runs["a"])
+    assert low < metrics.auroc(labels, scores) < high
+    assert 0.05 < high - low < 0.5  # 35 images: a wide interval

@@ -33,7 +33,15 @@ from scae_tf.evaluation.brightness import background_level, global_statistics, m
 from scae_tf.evaluation.patch_figures import PatchCounter
 from scae_tf.evaluation.shortcut import STATISTICS, shortcut_check
 from scae_tf.imageio import read_image, read_mask, resize
-from scae_tf.metrics import aupro, auroc, confusion_matrix, detection_rates, pixel_auroc
+from scae_tf.metrics import (
+    aupro,
+    auroc,
+    bootstrap_auroc,
+    confusion_matrix,
+    detection_rates,
+    interval,
+    pixel_auroc,
+)
 from scae_tf.pose import warp_to_image
 from scae_tf.progress import progress
 
@@ -322,10 +330,15 @@ def summarise_pass(
             baseline.name, baseline.description, records, labels, defect_types, thresholds[baseline.name],
             calibration_scores(baseline, calibration),
         )
+    resampled = bootstrap_auroc(labels, {name: np.asarray(v) for name, v in records.scores.items()})
+    for name, values in resampled.items():
+        methods[name]["image_auroc_ci95"] = list(interval(values))
+        if name != METHOD:
+            methods[name]["image_auroc_minus_method_ci95"] = list(interval(values - resampled[METHOD]))
     statistics = {name: np.asarray(values) for name, values in records.statistics.items()}
     shortcut = shortcut_check(labels, statistics, {k: np.asarray(v) for k, v in records.scores.items()}, where=where)
     block = {key: methods[METHOD][key] for key in (
-        "image_auroc", "pixel_auroc", "aupro", "accuracy", "precision", "recall", "f1", "confusion_matrix",
+        "image_auroc", "image_auroc_ci95", "pixel_auroc", "aupro", "accuracy", "precision", "recall", "f1", "confusion_matrix",
         "threshold", "detection_rates",
     )}
     block.update({
