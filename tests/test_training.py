@@ -128,6 +128,18 @@ def test_resume_with_different_settings_is_refused(resumed_run, synthetic_64, ti
         train_run(synthetic_64, resumed_run, changed)
 
 
+@pytest.mark.slow
+def test_more_epochs_extend_a_finished_run(resumed_run, synthetic_64, tiny_config_file):
+    # Runs after the other resumed_run tests (module order): it moves the CAE on to epoch 3.
+    config = tiny_config(tiny_config_file, epochs=3)
+    config.training.segmenter_epochs = 2
+    train_run(synthetic_64, resumed_run, config)
+    cae = json.loads((resumed_run / "checkpoints" / "cae_state.json").read_text())
+    seg = json.loads((resumed_run / "checkpoints" / "segmenter_state.json").read_text())
+    assert cae["epoch"] == 3 and len(cae["history"]["loss"]) == 3
+    assert seg["epoch"] == 2
+
+
 def _tiny_crops(n: int, seed: int) -> np.ndarray:
     rng = np.random.default_rng(seed)
     base = np.linspace(0.2, 0.8, 48, dtype=np.float32)[None, None, :, None]
@@ -259,3 +271,17 @@ def test_figure_samples_are_the_first_of_each_kind():
     samples += [Sample(Path(f"{kind}{i}.png"), 1, kind) for kind in ("scratch", "thread") for i in range(3)]
     chosen = pick_samples(samples, n_good=3, per_defect=1)
     assert [s.path.name for s in chosen] == ["g0.png", "g1.png", "g2.png", "scratch0.png", "thread0.png"]
+
+
+def test_resume_check_ignores_postprocess_but_not_model_settings(tmp_path):
+    import dataclasses
+
+    from scae_tf.config import save_json
+    from scae_tf.training.run import _check_resume_compatible
+
+    save_json(RunConfig(), tmp_path / "config.json")
+    base = RunConfig()
+    _check_resume_compatible(dataclasses.replace(base, postprocess=dataclasses.replace(base.postprocess, k_sigma=9.0)), tmp_path)
+    _check_resume_compatible(dataclasses.replace(base, training=dataclasses.replace(base.training, epochs=500)), tmp_path)
+    with pytest.raises(ScaeError, match="cae.latent_filters"):
+        _check_resume_compatible(dataclasses.replace(base, cae=dataclasses.replace(base.cae, latent_filters=8)), tmp_path)

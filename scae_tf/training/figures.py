@@ -1,7 +1,7 @@
 """Figures of a trained run dir on a dataset's test split: what the two networks do.
 
 ``python -m scae_tf.training.figures RUN_DIR DATA OUT_DIR`` writes
-``reconstructions.png`` (canonical crop / CAE reconstruction / |residual| for a few good and
+``training_curves.png``, ``reconstructions.png`` (canonical crop / CAE reconstruction / |residual| for a few good and
 one image per defect type, defect contour in red) and ``segmentation.png`` (U-Net mask
 contour in green, defect contour in red), and prints how much of each defect lies inside
 the U-Net object mask (a defect cut out of the mask would be invisible to the CAE).
@@ -148,6 +148,22 @@ def segmentation_report(view: RunView, samples: list[Sample], data: Path) -> dic
     }
 
 
+def curves_figure(run_dir: Path, path: Path) -> None:
+    """Both stages' loss curves side by side, from the checkpoint states of the run."""
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3))
+    for ax, stage, title in zip(axes, ("segmenter", "cae"), ("U-Net (BCE + Dice)", "CAE (a(1-MS-SSIM) + (1-a)MSE)"), strict=True):
+        history = json.loads((run_dir / "checkpoints" / f"{stage}_state.json").read_text())["history"]
+        for key, style in (("loss", "-"), ("val_loss", "--")):
+            ax.plot(range(1, len(history[key]) + 1), history[key], style, label=key)
+        ax.set_yscale("log")
+        ax.set_xlabel("epoch")
+        ax.set_title(title, fontsize=9)
+        ax.grid(alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    save_compact(fig, path, colors=64)
+
+
 def main(argv: list[str]) -> int:
     run_dir, data, out = Path(argv[0]), Path(argv[1]), Path(argv[2])
     out.mkdir(parents=True, exist_ok=True)
@@ -157,6 +173,7 @@ def main(argv: list[str]) -> int:
     views = [(s, view.apply(s)) for s in chosen]
     reconstruction_figure(views, out / "reconstructions.png")
     segmentation_figure(views[:8], out / "segmentation.png")
+    curves_figure(run_dir, out / "training_curves.png")
     print(json.dumps(segmentation_report(view, samples, data), indent=2))
     return 0
 

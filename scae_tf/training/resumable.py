@@ -161,13 +161,13 @@ def fit_resumable(
         if state.epoch > 0 and checkpoint.last_path.is_file():
             model = keras.models.load_model(checkpoint.last_path, compile=True)
             model.optimizer.learning_rate.assign(learning_rate)
-            if not state.done:
+            if state.epoch < epochs and state.wait < patience:
                 log.info("%s: resuming from %s after epoch %d", stage, checkpoint.last_path, state.epoch)
         else:
             state = StageState()
             checkpoint.state = state
             model = build()
-    if not state.done and state.epoch < epochs and state.wait < patience:
+    if state.epoch < epochs and state.wait < patience:  # also extends a finished stage given more epochs
         model.fit(
             train_ds,
             validation_data=val_ds,

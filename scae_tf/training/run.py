@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 MIN_TRAIN_IMAGES = 8
 MIN_UNET_RESOLUTION = 128  # --image-size never makes the U-Net run on fewer pixels than this
 # Settings a rerun may change without invalidating the checkpoints of the run dir.
+MODEL_SECTIONS = ("preprocess", "cae", "unet", "loss", "training")
 RESUMABLE_CHANGES = {"epochs", "segmenter_epochs", "learning_rate", "patience", "strategy"}
 
 
@@ -108,8 +109,10 @@ def _check_resume_compatible(config: RunConfig, out: Path) -> None:
     path = out / "config.json"
     if not path.is_file():
         return
-    old = json.loads(path.read_text())
-    new = to_dict(config)
+    # Post-processing is re-fitted (calibration) at the end of every run, so only the sections
+    # that shape the trained models and crops must match.
+    old = {k: v for k, v in json.loads(path.read_text()).items() if k in MODEL_SECTIONS}
+    new = {k: v for k, v in to_dict(config).items() if k in MODEL_SECTIONS}
     for section in (old, new):
         for key in RESUMABLE_CHANGES:
             section.get("training", {}).pop(key, None)
