@@ -92,7 +92,10 @@ def test_export_bundle_manifest_and_parity(tmp_path_factory, precision):
     assert manifest["models"]["cae"]["input_shape"] == [1, 32, 96, 1]
     for name in ("segmenter.tflite", "cae.tflite", "config.json", "preprocessing.json", "calibration.json"):
         assert manifest["files"][name]["sha256"] == sha256_file(path / name)
-    assert (path / "calibration.json").read_bytes() == (run / "calibration.json").read_bytes()
+    copied = (path / "calibration.json").read_bytes() == (run / "calibration.json").read_bytes()
+    assert copied == (precision != "int8")  # int8 is recalibrated on the int8 models
+    assert manifest["calibration"]["backend"] == ("tflite-int8" if precision == "int8" else "keras (copied from the run dir)")
+    assert manifest["calibration"]["images"] == 4
 
     parity = manifest["parity"]
     assert parity["source"] == "validation" and parity["images"] == 4
@@ -103,7 +106,7 @@ def test_export_bundle_manifest_and_parity(tmp_path_factory, precision):
     else:
         assert 0 < parity["cae"]["max_abs"] < 0.2
     backend = LiteBackend.from_bundle(path)
-    assert backend.cae.quantized_io == (precision == "int8") and manifest["calibration_images"] == (6 if precision == "int8" else 0)
+    assert backend.cae.quantized_io == (precision == "int8") and manifest["representative_images"] == (6 if precision == "int8" else 0)
 
 
 def test_reduced_precisions_are_smaller(tmp_path_factory):
@@ -184,9 +187,11 @@ def test_export_command(tmp_path_factory, tmp_path, capsys):
     from scae_tf.cli import main
 
     _, run = cached_tiny_run(tmp_path_factory.getbasetemp())
-    assert main(["export", str(run), "--out", str(tmp_path / "b"), "--precision", "fp16", "--parity-images", "2"]) == 0
+    args = ["export", str(run), "--out", str(tmp_path / "b"), "--precision", "fp16", "--parity-images", "2", "--recalibrate"]
+    assert main(args) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["precision"] == "fp16" and summary["parity"]["images"] == 2
+    assert summary["calibration"]["backend"] == "tflite-fp16"
     assert main(["export", str(tmp_path / "nope"), "--out", str(tmp_path / "c")]) == 2
     err = capsys.readouterr().err
     assert "run dir not found" in err and "Traceback" not in err
