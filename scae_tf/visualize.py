@@ -126,13 +126,18 @@ def draw_zones(ax: Any, crop_width: int, zones: int, colour: str = "#00bcd4") ->
         ax.axvline(x, color=colour, linestyle="--", linewidth=0.8)
 
 
-def patch_decision_figure(result: Any, title: str | None = None, zones: int = 0) -> Any:
+def patch_decision_figure(
+    result: Any, title: str | None = None, zones: int = 0, defect_mask: np.ndarray | None = None
+) -> Any:
     """One ``InspectionResult`` in crop space: crop with its patches, and the per-pixel d map.
 
     Left: the canonical crop with every object patch (grey), the candidates (orange) and the
     flagged patches (red). Right: the crop anomaly map (max d of the covering patches), on a scale
-    where the calibrated threshold is mid-range, with the zone boundaries.
+    where the calibrated threshold is mid-range, with the zone boundaries. ``defect_mask``: the
+    true defect in WORK-image pixels (same size as ``result.object_mask``), outlined in cyan on both.
     """
+    from scae_tf.pose import warp_to_crop
+
     plt = _pyplot()
     crop = result.crop
     aspect = crop.shape[0] / crop.shape[1]
@@ -140,11 +145,16 @@ def patch_decision_figure(result: Any, title: str | None = None, zones: int = 0)
     axes[0].imshow(crop, cmap="gray", vmin=0, vmax=1)
     draw_contour(axes[0], result.crop_mask, "#4caf50", 0.8)
     draw_patches(axes[0], result.patches)
-    axes[0].set_title("patches: object (grey), top candidates (orange), flagged (red)", fontsize=8)
+    axes[0].set_title("patches: object (grey), top candidates (orange), flagged (red)"
+                      + (", true defect (cyan)" if defect_mask is not None else ""), fontsize=8)
     threshold = float(result.threshold)
     top = 2.0 * threshold if np.isfinite(threshold) and threshold > 0 else None
     shown = axes[1].imshow(result.crop_anomaly_map, cmap="magma", vmin=0, vmax=top)
     draw_zones(axes[1], crop.shape[1], zones)
+    if defect_mask is not None:
+        crop_defect = warp_to_crop(np.asarray(defect_mask, dtype=bool), result.pose)
+        for ax in axes:
+            draw_contour(ax, crop_defect, "cyan", 1.2)
     axes[1].set_title(f"d = deviation / zone sigma (threshold {threshold:.2f} = mid-scale)", fontsize=8)
     fig.colorbar(shown, ax=axes[1], fraction=0.03, pad=0.02)
     for ax in axes:
@@ -179,6 +189,46 @@ def reconstruction_figure(results: Sequence[Any], names: Sequence[str], residual
             ax.set_yticks([])
     for ax, heading in zip(axes[0], ("canonical crop", "CAE reconstruction", "residual (object: green)", "d map, flagged patches"), strict=True):
         ax.set_title(heading, fontsize=8)
+    return _finish(fig)
+
+
+def axis_profile(maps: Sequence[np.ndarray], masks: Sequence[np.ndarray]) -> np.ndarray:
+    """Mean of crop-space ``maps`` over the object pixels of each crop column, pooled over all crops.
+
+    In canonical pose a column is a place along the part (head on the left), so this is "how large
+    is the residual at this place on good parts"; NaN for columns with no object pixel.
+    """
+    total = np.zeros(np.asarray(maps[0]).shape[1])
+    count = np.zeros_like(total)
+    for values, mask in zip(maps, masks, strict=True):
+        mask = np.asarray(mask, dtype=bool)
+        total += np.where(mask, values, 0.0).sum(axis=0)
+        count += mask.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def axis_profile_figure(results: Sequence[Any], zones: int, crop: np.ndarray | None = None) -> Any:
+    """Residual along the canonical axis on good parts (raw, and as the per-position z-score), zones marked."""
+    plt = _pyplot()
+    if not results:
+        raise ValueError("axis_profile_figure needs at least one result")
+    masks = [r.crop_mask for r in results]
+    raw = axis_profile([r.residual for r in results], masks)
+    rows = 2 if crop is not None else 1
+    fig, axes = plt.subplots(rows, 1, figsize=(9, 2.4 * rows + 0.4), squeeze=False, sharex=True)
+    ax = axes[0, 0]
+    ax.plot(raw, color="#e53935", label="raw residual (mean over object pixels of the column)")
+    ax.set_ylabel("residual")
+    ax.set_xlim(-0.5, raw.size - 0.5)
+    ax.legend(fontsize=8, loc="upper right")
+    draw_zones(ax, raw.size, zones)
+    ax.set_title(f"good parts ({len(results)}): where the CAE's error is large along the part", fontsize=9)
+    if crop is not None:
+        axes[1, 0].imshow(crop, cmap="gray", vmin=0, vmax=1, aspect="auto")
+        draw_zones(axes[1, 0], crop.shape[1], zones)
+        axes[1, 0].set_yticks([])
+        axes[1, 0].set_xlabel("crop column (head on the left)")
     return _finish(fig)
 
 
