@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -17,13 +18,12 @@ from scae_tf.imageio import read_image, read_mask
 from scae_tf.synthetic import (
     DEFECT_TYPES,
     MASK_THRESHOLD,
+    MAX_DEFECT_CONTRAST,
     generate_dataset,
     render_sample,
     sample_rng,
     write_contact_sheet,
 )
-
-LEVEL = 1.0 / 255.0
 
 
 def _files(root: Path) -> list[str]:
@@ -56,6 +56,7 @@ def test_layout_counts_labels_and_masks(synthetic_root: Path):
 
 @pytest.mark.parametrize("defect_type", DEFECT_TYPES)
 def test_defects_are_small_subtle_exact_and_on_the_object(defect_type: str):
+    coverages = []
     for index in range(6):
         sample = render_sample(sample_rng(3, "test", defect_type, index), 256, defect_type)
         mask = sample.defect_mask
@@ -64,11 +65,31 @@ def test_defects_are_small_subtle_exact_and_on_the_object(defect_type: str):
         # Rendered with and without the defect (same part, same noise): the mask is exactly where
         # the images differ by more than the threshold, up to one 8-bit quantisation level.
         diff = np.abs(sample.image - sample.clean)
-        assert diff[~mask].max(initial=0) <= MASK_THRESHOLD + LEVEL + 1e-6
-        assert diff[mask].min() >= MASK_THRESHOLD - LEVEL - 1e-6
+        assert np.array_equal(mask, diff > MASK_THRESHOLD)
         relative = diff[mask] / sample.clean[mask]
-        assert relative.max() < 0.25, f"{defect_type} {index}: not subtle ({relative.max():.2f})"
-        assert np.median(relative) > 0.015
+        # Like MVTec's defects: at most a few tenths of the local intensity, but not invisible.
+        assert relative.max() < MAX_DEFECT_CONTRAST + 0.1, f"{defect_type} {index}: not subtle ({relative.max():.2f})"
+        assert np.median(relative) > 0.03
+        coverages.append(mask.mean())
+    # Real screw defects cover 0.2-0.5 % of the image (dev split median 0.29 %): large enough for a
+    # 16-px patch at 512 px, far below 1 %.
+    assert 0.0008 < np.median(coverages) < 0.006, coverages
+
+
+def test_defects_stand_out_from_the_parts_own_texture():
+    """The defect changes its pixels more than the part's own structure varies around it.
+
+    Why: version 1 defects were 0.06 % of the image and as strong as the thread texture, so no
+    detector could separate them (image AUROC ~0.5 for every method)."""
+    ratios = []
+    for defect_type in DEFECT_TYPES:
+        for index in range(3):
+            sample = render_sample(sample_rng(4, "test", defect_type, index), 256, defect_type)
+            mask = sample.defect_mask
+            ring = cv2.dilate(mask.astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool) & ~mask & sample.object_mask  # around it
+            change = np.abs(sample.image - sample.clean)[mask].mean()
+            ratios.append(change / sample.clean[ring].std())
+    assert np.median(ratios) > 0.3, ratios  # version 1: 0.20-0.22, version 2: 0.38-0.43
 
 
 def test_good_samples_have_no_defect_and_a_plausible_screw():
