@@ -203,8 +203,6 @@ def open_pipeline(backend: str, path: Path, threads: int):
     """The inspection pipeline of a bundle (TFLite, ``threads`` per interpreter) or a run dir (Keras)."""
     from scae_tf.pipeline import load_pipeline
 
-    if backend == "keras" and (path / "manifest.json").is_file():
-        raise ScaeError("--keras needs a run dir written by `scae train`, not a bundle", path)
     return load_pipeline(path, threads=threads)
 
 
@@ -366,6 +364,8 @@ def plan_variants(
         log.info("bench: exporting %s at %s into %s", keras_run, precision, out)
         variants.append(Variant(f"tflite-{precision}", "tflite", export_precision(keras_run, out, precision), precision))
     if keras_run is not None:
+        if (keras_run / "manifest.json").is_file():
+            raise ScaeError("--keras needs a run dir written by `scae train`, not a bundle", keras_run)
         if not (keras_run / "config.json").is_file():
             raise ScaeError("not a run dir (no config.json); pass the folder written by `scae train`", keras_run)
         variants.append(Variant("keras", "keras", keras_run, "keras"))

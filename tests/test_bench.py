@@ -70,6 +70,8 @@ def test_precisions_without_run_dir_is_a_clear_error(tmp_path):
         latency.plan_variants(tmp_path, None, ["fp32"], tmp_path / "work")
     with pytest.raises(ScaeError, match="not a run dir"):
         latency.plan_variants(tmp_path, tmp_path / "nope", [], tmp_path / "work")
+    with pytest.raises(ScaeError, match="not a bundle"):
+        latency.plan_variants(tmp_path, tmp_path, [], tmp_path / "work")
 
 
 def test_machine_info_has_cores_and_versions():
@@ -154,11 +156,16 @@ def test_bench_command_times_bundle_other_precision_and_keras(tiny, tmp_path, ca
 
 @pytest.mark.slow
 def test_bench_reports_a_failing_optional_variant_without_losing_the_others(tiny, tmp_path):
-    data, _, bundle = tiny
-    report = latency.run_benchmark(bundle, data, tmp_path / "b.json", images=2, warmup=0, keras_run=bundle)
+    import shutil
+
+    data, run, bundle = tiny
+    broken = tmp_path / "run"
+    shutil.copytree(run, broken)
+    (broken / "cae.keras").write_bytes(b"not a keras file")
+    report = latency.run_benchmark(bundle, data, tmp_path / "b.json", images=2, warmup=0, keras_run=broken)
     keras = report["variants"][-1]
     assert report["variants"][0]["status"] == "ok"
-    assert keras["status"] == "error" and "not a bundle" in keras["error"]
+    assert keras["status"] == "error" and "cae.keras" in keras["error"]
     assert "failed: " in latency.format_table(report)
 
 
