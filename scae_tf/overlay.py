@@ -53,7 +53,7 @@ def render_overlay(
     top = float(vmax) if vmax is not None and np.isfinite(vmax) and vmax > 0 else float(max(heat.max(), 1e-6))
     level = np.clip(heat / top, 0.0, 1.0)
     colours = cv2.cvtColor(cv2.applyColorMap(np.rint(level * 255).astype(np.uint8), cv2.COLORMAP_JET), cv2.COLOR_BGR2RGB)
-    weight = (alpha * np.clip(level * 2.0, 0.0, 1.0))[..., None]  # faint residue stays nearly invisible
+    weight = (alpha * np.clip(level * 2.0, 0.0, 1.0))[..., None]  # low values only tint, high ones cover
     canvas = np.rint(canvas * (1.0 - weight) + colours * weight).astype(np.uint8)
     thickness = max(1, round(min(height, width) / 400))
     if object_mask is not None:
