@@ -192,15 +192,24 @@ def apply_overrides(config: RunConfig, overrides: Sequence[str]) -> RunConfig:
     return from_dict(RunConfig, data, where="--set")
 
 
-def make_variant(run: str | Path, proxy: str | Path, out: str | Path, overrides: Sequence[str] = (), force: bool = False) -> Path:
-    """Run dir sharing ``run``'s models, with ``overrides``, recalibrated on the proxy's calibration half."""
+def make_variant(
+    run: str | Path,
+    proxy: str | Path | None,
+    out: str | Path,
+    overrides: Sequence[str] = (),
+    force: bool = False,
+) -> Path:
+    """Run dir sharing ``run``'s models, with ``overrides``, recalibrated on the proxy's calibration half.
+
+    ``proxy`` None: recalibrated on the run's own validation slice instead (all of it), i.e. the run
+    as ``scae train`` would have written it with these settings, for the final test-set evaluation.
+    """
     from scae_tf.calibration import calibrate
     from scae_tf.keras_backend import KerasBackend
     from scae_tf.preprocessing import Preprocessor, PreprocessState
     from scae_tf.training.split import save_split
 
     run, out = Path(run).resolve(), Path(out)
-    manifest = read_proxy(proxy)
     if out.exists() and any(out.iterdir()) and not force:
         raise ScaeError("output folder is not empty; choose a new --out or pass --force", out)
     base = load_config(run / "config.json")
@@ -215,14 +224,14 @@ def make_variant(run: str | Path, proxy: str | Path, out: str | Path, overrides:
         os.symlink(run / name, link)
     save_json(config, out / "config.json")
     state.save(out / "preprocessing.json")
-    calibration_files = list(manifest["calibration"])
+    calibration_files = list(read_proxy(proxy)["calibration"]) if proxy is not None else _read_split(run)["validation"]
     save_split({"train": [], "validation": calibration_files, "calibration": calibration_files}, out / "split.json")
     backend = KerasBackend.from_run_dir(out)
     preprocessor = Preprocessor(state)
     works = [preprocessor.work_image(read_image(p)) for p in calibration_files]
     calibration = calibrate(backend, preprocessor, config.postprocess, works, names=calibration_files)
     calibration.save(out / "calibration.json")
-    (out / "variant.json").write_text(json.dumps({"run": str(run), "proxy": str(Path(proxy).resolve()), "set": list(overrides)}, indent=1) + "\n")
+    (out / "variant.json").write_text(json.dumps({"run": str(run), "proxy": str(Path(proxy).resolve()) if proxy else None, "set": list(overrides)}, indent=1) + "\n")
     return out
 
 
@@ -242,7 +251,7 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument("--force", action="store_true", help="replace a non-empty --out")
     variant = sub.add_parser("variant", help="run dir sharing the models, other settings, recalibrated on the proxy")
     variant.add_argument("--run", required=True)
-    variant.add_argument("--proxy", required=True)
+    variant.add_argument("--proxy", default=None, help="proxy folder (calibrate on its calibration half); omit to calibrate on the run's validation slice")
     variant.add_argument("--out", required=True)
     variant.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
     variant.add_argument("--force", action="store_true")

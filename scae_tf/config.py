@@ -80,7 +80,7 @@ class TrainingConfig:
 class PostprocessConfig:
     """NumPy patch post-processor (see scae_tf/postprocess)."""
 
-    residual: str = "ssim+l2"  # ssim | l2 | ssim+l2
+    residual: str = "l2"  # l2 | ssim | ssim+l2; l2 measured best on real screws (tuning proxy, benchmarks/proxy_split.py)
     patch_size: int = 16
     patch_stride: int = 8
     min_object_fraction: float = 0.5  # a patch counts as object when this much of it is in the mask

@@ -98,3 +98,16 @@ def test_proxy_split_writes_an_mvtec_folder_without_test_or_trained_images(synth
     assert sorted(p.name for p in (proxy / "train" / "good").iterdir()) == sorted(p.split("/")[-1] for p in manifest["calibration"])
     with pytest.raises(ScaeError, match="not empty"):
         make_proxy(run, extra, proxy)
+
+
+def test_variant_overrides_are_typed_and_checked():
+    from benchmarks.proxy_split import apply_overrides
+    from scae_tf.config import RunConfig
+    from scae_tf.errors import ScaeError
+
+    config = apply_overrides(RunConfig(), ["postprocess.residual=ssim", "postprocess.zones=-1", "postprocess.outline_weight=1"])
+    assert config.postprocess.residual == "ssim" and config.postprocess.zones == -1
+    assert config.postprocess.outline_weight == 1.0 and isinstance(config.postprocess.outline_weight, float)
+    for bad in ("postprocess.nope=1", "residual=l2", "postprocess.zones=\"x\""):
+        with pytest.raises(ScaeError):
+            apply_overrides(RunConfig(), [bad])

@@ -91,3 +91,13 @@ def test_bad_arguments_raise():
         residual_map(x, np.zeros((8, 9), np.float32), PostprocessConfig())
     with pytest.raises(ValueError):
         residual_map(x, x, PostprocessConfig(residual="mae"))
+
+
+def test_default_residual_is_the_smoothed_squared_error():
+    rng = np.random.default_rng(4)
+    x = rng.random((24, 40)).astype(np.float32)
+    y = np.clip(x + 0.05 * rng.standard_normal(x.shape), 0, 1).astype(np.float32)
+    config = PostprocessConfig()
+    expected = residual_map(x, y, PostprocessConfig(residual="l2", residual_smooth_sigma=config.residual_smooth_sigma))
+    np.testing.assert_array_equal(residual_map(x, y, config), expected)
+    assert config.residual == "l2"
