@@ -109,6 +109,17 @@ def test_tampered_bundle_exits_2_naming_the_file(edge, capsys, tmp_path):
     assert "cae.tflite" in err and "re-export the bundle" in err and "Traceback" not in err
 
 
+@pytest.mark.slow
+def test_unusable_out_folder_is_a_clear_error(edge, capsys, tmp_path):
+    data, _, bundle = edge
+    blocker = tmp_path / "file"
+    blocker.write_text("a file, not a folder")
+    image = sorted((data / "train" / "good").glob("*.png"))[0]
+    assert main(["inspect", "--bundle", str(bundle), str(image), "--out", str(blocker)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot create the overlay folder" in err and str(blocker) in err and "Traceback" not in err
+
+
 def test_collect_inputs_recurses_and_names_overlays(tmp_path):
     for relative in ("set/good/001.png", "set/crack/001.png", "set/.hidden/x.png", "set/readme.txt", "lone.png"):
         path = tmp_path / relative

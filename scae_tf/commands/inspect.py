@@ -55,7 +55,10 @@ def run(args: argparse.Namespace) -> int:
     pipeline = load_pipeline(args.bundle, threads=args.threads)
     images, records = collect_inputs(args.paths)
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
+        try:
+            args.out.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise ScaeError(f"cannot create the overlay folder ({err.strerror}); choose another --out", args.out) from None
     for record in records:  # arguments that are neither an image nor a folder of images
         _emit(record, args.json)
     shape = bundle.manifest.get("input", {})

@@ -136,9 +136,12 @@ def inspect_inputs(
             record.timings = {stage: float(seconds) for stage, seconds in result.timings.items()}
             if out_dir is not None:
                 target = out_dir / item.overlay_name.with_name(item.overlay_name.name + ".overlay.png")
-                target.parent.mkdir(parents=True, exist_ok=True)
-                write_png(target, result_overlay(image, result))
-                record.overlay = target
+                try:
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    write_png(target, result_overlay(image, result))
+                    record.overlay = target
+                except OSError as err:  # the verdict stands; only the picture is missing
+                    record.warnings.append(f"could not write the overlay {target} ({err.strerror or err})")
         except ScaeError as err:
             record.error = str(err) if err.path is not None else f"{item.path}: {err}"
         yield record
