@@ -304,6 +304,8 @@ def run_quality(
 ) -> dict[str, Any]:
     """Train or reuse, export ``precisions``, evaluate each, write quality.md/.json into ``out``."""
     out = Path(out)
+    if data != SYNTHETIC and not Path(data).is_dir():
+        raise ScaeError("dataset folder not found; pass an MVTec-layout folder or 'synthetic'", data)
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     start = time.perf_counter()
