@@ -181,6 +181,17 @@ def markdown_table(report: dict[str, Any]) -> str:
         "images only. Accuracy at the calibrated threshold (reference work: 88 %)."
     )
     lines.append("")
+    headline = [r for r in rows if r["method"] == METHOD]
+    if headline:
+        lines += ["## Summary: segmentation-guided method", ""]
+        lines.append("| test set | precision | image AUROC | accuracy | pixel AUROC | AUPRO |")
+        lines.append("|---|---|---:|---:|---:|---:|")
+        for r in headline:
+            lines.append(
+                f"| {r['test_set'].replace('_', '-')} | {r['precision']} | {_fmt(r['image_auroc'])} | "
+                f"{_fmt(r['accuracy'])} | {_fmt(r['pixel_auroc'])} | {_fmt(r['aupro'])} |"
+            )
+        lines.append("")
     for test_set in TEST_SETS:
         selected = [r for r in rows if r["test_set"] == test_set]
         if not selected:

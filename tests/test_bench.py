@@ -193,6 +193,7 @@ def test_quality_benchmark_tables_every_method_precision_and_defect_type(tiny, t
     assert saved["rows"] == json.loads(json.dumps(rows))
     markdown = (out / "quality.md").read_text()
     assert "## Raw test set" in markdown and "## Brightness-controlled test set" in markdown
+    assert "## Summary: segmentation-guided method" in markdown and "| brightness-controlled | int8 |" in markdown
     assert "| segmentation_guided | int8 |" in markdown
     assert (out / "eval-int8" / "metrics.json").is_file() and (out / "eval-fp32" / "report.html").is_file()
 
