@@ -10,6 +10,7 @@ import numpy as np
 
 from scae_tf.metrics import ConfusionMatrix, roc_curve
 from scae_tf.overlay import render_overlay
+from scae_tf.plotting import save_png, subplots
 
 if TYPE_CHECKING:
     from scae_tf.evaluation.runner import Evaluation, Thumbnail
@@ -23,30 +24,16 @@ LABELS = {
 }
 
 
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
 def _save(fig, path: Path) -> Path:
-    tmp = path.with_name(path.stem + ".tmp" + path.suffix)
-    fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    _pyplot().close(fig)
-    tmp.replace(path)
-    return path
+    return save_png(fig, path, dpi=110, bbox_inches="tight")
 
 
 def plot_roc(evaluation: Evaluation, path: Path) -> Path:
     """ROC curves of the method and the baselines, raw and (when measured) brightness-controlled."""
-    plt = _pyplot()
     blocks = [("raw", evaluation.metrics)]
     if "brightness_controlled" in evaluation.metrics:
         blocks.append(("brightness-controlled", evaluation.metrics["brightness_controlled"]))
-    fig, axes = plt.subplots(1, len(blocks), figsize=(5.2 * len(blocks), 4.8), squeeze=False)
+    fig, axes = subplots(1, len(blocks), figsize=(5.2 * len(blocks), 4.8), squeeze=False)
     for ax, (title, block), records in zip(axes[0], blocks, evaluation.passes.values(), strict=True):
         for name, scores in records.scores.items():
             fpr, tpr, _ = roc_curve(evaluation.labels, np.asarray(scores))
@@ -82,9 +69,8 @@ def _draw_matrix(ax, cm: dict, title: str) -> None:
 
 def plot_confusion_matrices(evaluation: Evaluation, path: Path) -> Path:
     """Image-level confusion matrix at the calibrated threshold, and the patch-level one."""
-    plt = _pyplot()
     metrics = evaluation.metrics
-    fig, axes = plt.subplots(1, 2, figsize=(8.5, 3.8))
+    fig, axes = subplots(1, 2, figsize=(8.5, 3.8))
     cm = ConfusionMatrix(**metrics["confusion_matrix"])
     _draw_matrix(axes[0], metrics["confusion_matrix"], f"Images (accuracy {cm.accuracy:.2f})")
     patch = metrics["patch_level"]
@@ -113,9 +99,8 @@ def overlay_image(thumbnail: Thumbnail) -> np.ndarray:
 
 def plot_overlays(thumbnails: list[Thumbnail], path: Path, columns: int = 4) -> Path:
     """Grid of test images with the method's anomaly map and the ground-truth contours."""
-    plt = _pyplot()
     rows = max(1, int(np.ceil(len(thumbnails) / columns)))
-    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.4 * rows), squeeze=False)
+    fig, axes = subplots(rows, columns, figsize=(3.2 * columns, 3.4 * rows), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, thumbnail in zip(axes.ravel(), thumbnails, strict=False):
@@ -131,8 +116,7 @@ def plot_overlays(thumbnails: list[Thumbnail], path: Path, columns: int = 4) -> 
 
 def plot_score_vs_brightness(evaluation: Evaluation, path: Path) -> Path:
     """Method score against mean brightness per image: a shortcut shows up as a trend."""
-    plt = _pyplot()
-    fig, axes = plt.subplots(1, len(evaluation.passes), figsize=(5 * len(evaluation.passes), 3.8), squeeze=False)
+    fig, axes = subplots(1, len(evaluation.passes), figsize=(5 * len(evaluation.passes), 3.8), squeeze=False)
     for ax, (name, records) in zip(axes[0], evaluation.passes.items(), strict=True):
         brightness = np.asarray(records.statistics["mean_brightness"])
         scores = np.asarray(records.scores["segmentation_guided"], np.float64)

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+from scae_tf.plotting import save_png, subplots
 
 
 def plot_curves(history: dict[str, list[float]], path: Path, title: str) -> None:
     """One panel per metric family (``x`` and ``val_x`` together); written atomically."""
     families = sorted({key.removeprefix("val_") for key in history})
-    fig, axes = plt.subplots(1, len(families), figsize=(4.5 * len(families), 3.2), squeeze=False)
+    fig, axes = subplots(1, len(families), figsize=(4.5 * len(families), 3.2), squeeze=False)
     for ax, family in zip(axes[0], families, strict=True):
         for key, style in ((family, "-"), (f"val_{family}", "--")):
             values = history.get(key)
@@ -27,7 +24,4 @@ def plot_curves(history: dict[str, list[float]], path: Path, title: str) -> None
         ax.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=80)
-    plt.close(fig)
-    tmp.replace(path)
+    save_png(fig, path, dpi=80)

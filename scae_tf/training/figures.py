@@ -15,19 +15,16 @@ import sys
 from pathlib import Path
 
 import cv2
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from scae_tf.data.layout import Sample, list_dataset  # noqa: E402
-from scae_tf.imageio import read_image, read_mask, resize  # noqa: E402
-from scae_tf.keras_backend import KerasBackend  # noqa: E402
-from scae_tf.pose import warp_to_crop  # noqa: E402
-from scae_tf.preprocessing import Preprocessor, PreprocessState  # noqa: E402
-from scae_tf.segmentation_targets import classical_object_mask  # noqa: E402
-from scae_tf.training.segmenter import iou  # noqa: E402
+from scae_tf.data.layout import Sample, list_dataset
+from scae_tf.imageio import read_image, read_mask, resize
+from scae_tf.keras_backend import KerasBackend
+from scae_tf.plotting import subplots
+from scae_tf.pose import warp_to_crop
+from scae_tf.preprocessing import Preprocessor, PreprocessState
+from scae_tf.segmentation_targets import classical_object_mask
+from scae_tf.training.segmenter import iou
 
 
 def pick_samples(samples: list[Sample], n_good: int = 3, per_defect: int = 1) -> list[Sample]:
@@ -72,8 +69,7 @@ def save_compact(fig, path: Path, dpi: int = 80, colors: int = 96) -> None:
     from PIL import Image
 
     buffer = io.BytesIO()
-    fig.savefig(buffer, dpi=dpi)
-    plt.close(fig)
+    fig.savefig(buffer, format="png", dpi=dpi)
     buffer.seek(0)
     Image.open(buffer).convert("RGB").quantize(colors=colors).save(path, optimize=True)
 
@@ -84,7 +80,7 @@ def _contour(ax, mask: np.ndarray, color: str) -> None:
 
 
 def reconstruction_figure(views: list[tuple[Sample, dict]], path: Path) -> None:
-    fig, axes = plt.subplots(len(views), 3, figsize=(9.6, 1.25 * len(views) + 0.4), squeeze=False)
+    fig, axes = subplots(len(views), 3, figsize=(9.6, 1.25 * len(views) + 0.4), squeeze=False)
     for row, (sample, v) in zip(axes, views, strict=True):
         residual = np.abs(v["crop"] - v["recon"])
         row[0].imshow(v["crop"], cmap="gray", vmin=0, vmax=1)
@@ -103,7 +99,7 @@ def reconstruction_figure(views: list[tuple[Sample, dict]], path: Path) -> None:
 
 def segmentation_figure(views: list[tuple[Sample, dict]], path: Path, columns: int = 4) -> None:
     rows = -(-len(views) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(2.3 * columns, 2.4 * rows), squeeze=False)
+    fig, axes = subplots(rows, columns, figsize=(2.3 * columns, 2.4 * rows), squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for ax, (sample, v) in zip(axes.ravel(), views, strict=False):
@@ -150,7 +146,7 @@ def segmentation_report(view: RunView, samples: list[Sample], data: Path) -> dic
 
 def curves_figure(run_dir: Path, path: Path) -> None:
     """Both stages' loss curves side by side, from the checkpoint states of the run."""
-    fig, axes = plt.subplots(1, 2, figsize=(9, 3))
+    fig, axes = subplots(1, 2, figsize=(9, 3))
     for ax, stage, title in zip(axes, ("segmenter", "cae"), ("U-Net (BCE + Dice)", "CAE (a(1-MS-SSIM) + (1-a)MSE)"), strict=True):
         history = json.loads((run_dir / "checkpoints" / f"{stage}_state.json").read_text())["history"]
         for key, style in (("loss", "-"), ("val_loss", "--")):
