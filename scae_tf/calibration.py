@@ -43,6 +43,7 @@ from scae_tf.postprocess import (
     PositionStats,
     PositionSums,
     PostProcessor,
+    analysis_region,
     errors_and_region,
     image_threshold,
     outline_sums,
@@ -67,12 +68,14 @@ STATISTICS_FIELDS = (
     "ssim_window_sigma",
     "residual_smooth_sigma",
     "neighbour_statistic",
+    "neighbour_ring",
     "zscore_smooth_sigma",
     "zscore_std_floor",
     "zone_sigma_floor",
     "stats_downsample",
     "outline_weight",
     "outline_std_floor",
+    "analysis_dilation",
 )
 
 
@@ -318,7 +321,7 @@ def calibrate_residuals(
 
     position_stats = None
     total = None
-    sums = [PositionSums.of(r, m) for r, m in zip(residuals, masks, strict=True)] if config.per_position_zscore else []
+    sums = [PositionSums.of(r, analysis_region(m, config)) for r, m in zip(residuals, masks, strict=True)] if config.per_position_zscore else []
     if config.per_position_zscore:
         total = sums[0]
         for other in sums[1:]:

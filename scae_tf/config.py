@@ -95,6 +95,7 @@ class PostprocessConfig:
     residual_smooth_sigma: float = 1.0  # light smoothing of the residual (0 = none)
     # post-processor details (scae_tf/postprocess)
     neighbour_statistic: str = "median"  # median | mean of the 8-connected object neighbours | none (no comparison)
+    neighbour_ring: int = 1  # grid distance of the neighbours compared with (1 = adjacent; >1 = a ring further out)
     zscore_smooth_sigma: float = 2.0  # smoothing of the per-position mean/std (crop pixels)
     zscore_std_floor: float = 0.5  # per-position std >= this fraction of the median object std
     zone_sigma_floor: float = 0.25  # zone sigma >= this fraction of the pooled sigma
@@ -102,6 +103,7 @@ class PostprocessConfig:
     stats_downsample: int = 2  # per-position statistics are stored at 1/this resolution
     outline_weight: float = 0.0  # weight of the object mask's per-position z-score (missing/extra material); 0 = off
     outline_std_floor: float = 0.1  # per-position std of the calibration masks is at least this
+    analysis_dilation: int = 0  # px the crop mask is grown by for the analysis (missing material lies outside the mask)
 
 
 @dataclass

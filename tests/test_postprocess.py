@@ -9,8 +9,10 @@ import pytest
 
 from scae_tf.calibration import calibrate_residuals
 from scae_tf.config import PostprocessConfig
+from scae_tf.errors import ScaeError
 from scae_tf.postprocess import (
     PostProcessor,
+    analysis_region,
     gumbel_quantile,
     image_threshold,
     neighbour_deviation,
@@ -312,3 +314,49 @@ def test_neighbour_statistic_none_keeps_the_patch_error():
     assert count[1, 1] == 7
     with pytest.raises(ValueError, match="neighbour_statistic"):
         neighbour_deviation(errors, is_object, "max")
+
+
+def test_neighbour_ring_compares_with_cells_at_that_distance_so_a_wide_defect_is_not_cancelled():
+    errors = np.zeros((9, 9))
+    errors[3:6, 3:6] = 5.0  # a defect three cells wide: its adjacent neighbours are hot too
+    errors[4, 4] = 6.0
+    everything = np.ones((9, 9), bool)
+    adjacent, count1 = neighbour_deviation(errors, everything, "median")
+    assert adjacent[4, 4] == pytest.approx(1.0)  # the median of 8 hot neighbours cancels the level
+    ring2, count2 = neighbour_deviation(errors, everything, "median", ring=2)
+    assert ring2[4, 4] == pytest.approx(6.0)  # the ring at distance 2 lies outside the defect
+    assert count1[4, 4] == 8 and count2[4, 4] == 16
+    assert count2[0, 0] == 5  # cells beyond the grid are no neighbours
+    assert ring2[0, 0] == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="neighbour_ring"):
+        neighbour_deviation(errors, everything, "median", ring=0)
+
+
+def test_neighbour_ring_reaches_the_processor_and_the_calibration_check():
+    errors = np.zeros((9, 9))
+    errors[3:6, 3:6] = 5.0
+    errors[4, 4] = 6.0
+    mask = np.ones((36, 36), bool)
+    near = PostProcessor(config(), (36, 36)).analyse(block_map(errors, 4), mask)
+    far = PostProcessor(config(neighbour_ring=2), (36, 36)).analyse(block_map(errors, 4), mask)
+    assert near.deviation[4, 4] == pytest.approx(1.0)
+    assert far.deviation[4, 4] == pytest.approx(6.0)
+    rng = np.random.default_rng(0)
+    goods = [rng.random((36, 36)).astype(np.float32) for _ in range(6)]
+    calibration = calibrate_residuals(goods, [mask] * 6, config(neighbour_ring=2))
+    with pytest.raises(ScaeError, match="neighbour_ring"):
+        calibration.check_compatible(config(), (36, 36), "calibration.json")
+
+
+def test_analysis_dilation_reaches_error_just_outside_the_mask():
+    mask = np.zeros((32, 32), bool)
+    mask[:, :16] = True  # the part; the segmenter cut away what lies right of column 16
+    residual = np.zeros((32, 32), np.float32)
+    residual[8:16, 16:20] = 1.0  # the CAE draws the missing material there: error outside the mask
+    assert analysis_region(mask, config()).sum() == mask.sum()
+    grown = analysis_region(mask, config(analysis_dilation=4))
+    assert grown[:, :20].all() and not grown[:, 21:].any()
+    plain = PostProcessor(config(neighbour_statistic="none"), (32, 32))
+    dilated = PostProcessor(config(neighbour_statistic="none", analysis_dilation=4), (32, 32))
+    assert plain(residual, mask).score == pytest.approx(0.0)
+    assert dilated(residual, mask).score == pytest.approx(1.0)

@@ -8,7 +8,13 @@ from scae_tf.postprocess.neighbours import neighbour_deviation, neighbour_refere
 from scae_tf.postprocess.outline import expected_region, outline_deviation, outline_sums
 from scae_tf.postprocess.patches import FlaggedPatch, PatchTable
 from scae_tf.postprocess.position_stats import PositionStats, PositionSums, stats_from_sums
-from scae_tf.postprocess.processor import PatchAnalysis, PostProcessor, PostprocessResult, errors_and_region
+from scae_tf.postprocess.processor import (
+    PatchAnalysis,
+    PostProcessor,
+    PostprocessResult,
+    analysis_region,
+    errors_and_region,
+)
 from scae_tf.postprocess.selection import select_top, top_count
 from scae_tf.postprocess.threshold import gumbel_quantile, image_threshold
 from scae_tf.postprocess.zones import FINEST, zone_count, zone_ids
@@ -23,6 +29,7 @@ __all__ = [
     "PositionSums",
     "PostProcessor",
     "PostprocessResult",
+    "analysis_region",
     "errors_and_region",
     "expected_region",
     "gumbel_quantile",

@@ -8,6 +8,10 @@ border (and at the crop border) are compared with their object neighbours only. 
 object neighbour at all (an isolated speck of mask) is compared with the median of all object
 patches of the image instead, so it can still be flagged but is not compared with nothing.
 
+``ring`` > 1 takes the neighbours from the square ring at that grid distance instead of the
+8 adjacent cells (8 * ring cells): a defect larger than a patch also raises its adjacent
+neighbours, and subtracting their median cancels it; a ring further out stays off the defect.
+
 ``none`` skips the comparison (reference 0, deviation = the patch error itself): with per-position
 z-scores the expected error of every place is already removed, and the neighbours then only add
 their own noise.
@@ -20,25 +24,35 @@ import warnings
 import numpy as np
 
 NEIGHBOUR_STATISTICS = ("median", "mean", "none")
-_OFFSETS = [(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1) if (dy, dx) != (0, 0)]
 
 
-def neighbour_stack(errors: np.ndarray, is_object: np.ndarray) -> np.ndarray:
-    """(8, R, C): the error of each of the 8 neighbours, NaN where the neighbour is missing or not object."""
+def ring_offsets(ring: int = 1) -> list[tuple[int, int]]:
+    """Grid offsets at Chebyshev distance exactly ``ring`` (8 * ring of them; ring 1 = the 8-connected cells)."""
+    if ring < 1:
+        raise ValueError(f"postprocess.neighbour_ring must be >= 1, got {ring}")
+    span = range(-ring, ring + 1)
+    return [(dy, dx) for dy in span for dx in span if max(abs(dy), abs(dx)) == ring]
+
+
+def neighbour_stack(errors: np.ndarray, is_object: np.ndarray, ring: int = 1) -> np.ndarray:
+    """(8 * ring, R, C): the error of each ring neighbour, NaN where the neighbour is missing or not object."""
+    offsets = ring_offsets(ring)
     rows, cols = errors.shape
-    padded = np.full((rows + 2, cols + 2), np.nan)
-    padded[1:-1, 1:-1] = np.where(is_object, errors, np.nan)
-    return np.stack([padded[1 + dy : 1 + dy + rows, 1 + dx : 1 + dx + cols] for dy, dx in _OFFSETS])
+    padded = np.full((rows + 2 * ring, cols + 2 * ring), np.nan)
+    padded[ring:-ring, ring:-ring] = np.where(is_object, errors, np.nan)
+    return np.stack([padded[ring + dy : ring + dy + rows, ring + dx : ring + dx + cols] for dy, dx in offsets])
 
 
-def neighbour_reference(errors: np.ndarray, is_object: np.ndarray, statistic: str = "median") -> tuple[np.ndarray, np.ndarray]:
+def neighbour_reference(
+    errors: np.ndarray, is_object: np.ndarray, statistic: str = "median", ring: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
     """(reference error from the object neighbours, number of object neighbours), both (R, C).
 
     The reference is NaN where a cell has no object neighbour.
     """
     if statistic not in NEIGHBOUR_STATISTICS:
         raise ValueError(f"postprocess.neighbour_statistic must be one of {NEIGHBOUR_STATISTICS}, got {statistic!r}")
-    stack = neighbour_stack(errors, is_object)
+    stack = neighbour_stack(errors, is_object, ring)
     count = np.sum(~np.isnan(stack), axis=0)
     if statistic == "none":
         reference = np.where(count > 0, 0.0, np.nan)
@@ -59,12 +73,14 @@ def _nan_median(stack: np.ndarray, count: np.ndarray) -> np.ndarray:
     return np.where(count > 0, 0.5 * (low + high), np.nan)
 
 
-def neighbour_deviation(errors: np.ndarray, is_object: np.ndarray, statistic: str = "median") -> tuple[np.ndarray, np.ndarray]:
+def neighbour_deviation(
+    errors: np.ndarray, is_object: np.ndarray, statistic: str = "median", ring: int = 1
+) -> tuple[np.ndarray, np.ndarray]:
     """(error minus its neighbour reference, number of object neighbours), (R, C); NaN off the object.
 
     Isolated object patches use the median error of all object patches as their reference.
     """
-    reference, count = neighbour_reference(errors, is_object, statistic)
+    reference, count = neighbour_reference(errors, is_object, statistic, ring)
     if statistic == "none":
         return np.where(is_object, errors, np.nan), count
     if np.any(is_object):

@@ -68,6 +68,21 @@ class PostprocessResult:
     errors_map: np.ndarray  # the map that was patched: residual or its per-position z-score (+ outline deviation)
 
 
+def analysis_region(mask: np.ndarray, config: PostprocessConfig) -> np.ndarray:
+    """The crop mask grown by ``analysis_dilation`` px: where the residual is analysed.
+
+    A segmenter that works well removes missing material (a cut tip) from the mask, so the CAE's
+    reconstruction of the material that should be there lies just outside it; a band around the
+    mask keeps that error in the analysis.
+    """
+    mask = np.asarray(mask, dtype=bool)
+    radius = int(config.analysis_dilation)
+    if radius <= 0:
+        return mask
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    return cv2.dilate(mask.astype(np.uint8), kernel).astype(bool)
+
+
 def errors_and_region(
     residual: np.ndarray,
     mask: np.ndarray,
@@ -81,7 +96,7 @@ def errors_and_region(
     With them, the residual part counts on the mask only, the outline deviation everywhere, and
     the region also covers where good parts have material.
     """
-    mask = np.asarray(mask, dtype=bool)
+    mask = analysis_region(mask, config)
     errors = residual if position_stats is None else position_stats.zscore(residual)
     if outline_stats is None:
         return errors, mask
@@ -130,7 +145,7 @@ class PostProcessor:
     def _analyse(self, errors_map: np.ndarray, mask: np.ndarray) -> PatchAnalysis:
         errors, fraction = patch_means(errors_map, mask, self.grid)
         is_object = (fraction >= self.config.min_object_fraction) & np.isfinite(errors)
-        deviation, _ = neighbour_deviation(errors, is_object, self.config.neighbour_statistic)
+        deviation, _ = neighbour_deviation(errors, is_object, self.config.neighbour_statistic, self.config.neighbour_ring)
         candidate = np.zeros_like(is_object)
         candidate[is_object] = select_top(errors[is_object], self.config.top_fraction)
         return PatchAnalysis(self.grid, errors, fraction, is_object, deviation, candidate, self.zones)
