@@ -77,7 +77,6 @@ class DemoSettings:
                 "unet": {"base_filters": 8, "depth": 3, "input_downsample": 1},
                 "cae": {"base_filters": 8, "max_filters": 32, "latent_filters": 16, "depth": 3},
                 "loss": {"scales": 2, "filter_size": 3},
-                "postprocess": {"patch_size": 8, "patch_stride": 4},
             },
         )
 

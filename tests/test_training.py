@@ -213,6 +213,14 @@ def test_scale_sizes_keeps_ratios_and_divisibility():
     assert p.seg_size % 32 == 0 and p.crop_height % 16 == 0 and p.crop_width % 16 == 0
 
 
+def test_scale_sizes_keeps_the_patch_grid_in_proportion_to_the_crop():
+    post = scale_sizes(RunConfig(), 256).postprocess
+    assert (post.patch_size, post.patch_stride, post.zscore_smooth_sigma) == (8, 4, 1.0)
+    post = scale_sizes(RunConfig(), 1024).postprocess
+    assert (post.patch_size, post.patch_stride) == (32, 16)
+    assert scale_sizes(RunConfig(), 512).postprocess == RunConfig().postprocess
+
+
 def test_resolve_config_epochs_and_file(tiny_config_file):
     config = resolve_config(tiny_config_file, epochs=3, strategy="mirrored")
     assert config.training.epochs == 3 and config.training.segmenter_epochs == 3

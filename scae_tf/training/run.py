@@ -47,7 +47,8 @@ def scale_sizes(config: RunConfig, image_size: int) -> RunConfig:
     """``--image-size S``: work_size = S; seg and crop sizes keep their ratio to work_size,
     rounded to what the networks accept (U-Net: 2**depth * input_downsample, CAE: 2**depth).
     With the defaults (512 / 256 / 128x384): S=256 gives seg 128 and crop 64x192. The U-Net's
-    input_downsample is lowered so that it still works on >= 128 px (S=256: 1)."""
+    input_downsample is lowered so that it still works on >= 128 px (S=256: 1). The post-processor's
+    patch size, stride and smoothing (crop pixels) scale with the crop height."""
     p = config.preprocess
     ratio = image_size / p.work_size
     unet_multiple = 2**config.unet.depth * config.unet.input_downsample
@@ -63,7 +64,18 @@ def scale_sizes(config: RunConfig, image_size: int) -> RunConfig:
     while downsample > 1 and preprocess.seg_size // downsample < MIN_UNET_RESOLUTION:
         downsample //= 2  # a smaller frame: the U-Net keeps enough pixels across the thin part
     unet = dataclasses.replace(config.unet, input_downsample=downsample)
-    return dataclasses.replace(config, preprocess=preprocess, unet=unet)
+    # The post-processor's lengths are crop pixels: keep them in proportion to the crop, so a patch
+    # covers the same part of the screw at every size (patch 16 on a 128-px crop = 8 on a 64-px crop).
+    crop_ratio = preprocess.crop_height / p.crop_height
+    post = config.postprocess
+    postprocess = dataclasses.replace(
+        post,
+        patch_size=max(2, round(post.patch_size * crop_ratio)),
+        patch_stride=max(1, round(post.patch_stride * crop_ratio)),
+        zscore_smooth_sigma=post.zscore_smooth_sigma * crop_ratio,
+        analysis_dilation=round(post.analysis_dilation * crop_ratio),
+    )
+    return dataclasses.replace(config, preprocess=preprocess, unet=unet, postprocess=postprocess)
 
 
 def resolve_config(
