@@ -30,7 +30,7 @@ def block_map(errors: np.ndarray, size: int) -> np.ndarray:
 
 
 def config(**overrides) -> PostprocessConfig:
-    base = dict(patch_size=4, patch_stride=4, zones=0, per_position_zscore=False, neighbour_statistic="median")
+    base = dict(patch_size=4, patch_stride=4, zones=0, per_position_zscore=False, neighbour_statistic="median", neighbour_ring=1)
     base.update(overrides)
     return PostprocessConfig(**base)
 
@@ -360,3 +360,17 @@ def test_analysis_dilation_reaches_error_just_outside_the_mask():
     dilated = PostProcessor(config(neighbour_statistic="none", analysis_dilation=4), (32, 32))
     assert plain(residual, mask).score == pytest.approx(0.0)
     assert dilated(residual, mask).score == pytest.approx(1.0)
+
+
+def test_default_compares_with_the_nearest_non_overlapping_patches_so_a_defect_as_wide_as_a_patch_keeps_its_level():
+    defaults = PostprocessConfig()
+    assert (defaults.patch_size, defaults.patch_stride, defaults.neighbour_ring) == (8, 4, 2)
+    residual = np.zeros((64, 64), np.float32)
+    residual[24:40, 24:40] = 3.0  # two patches wide: every adjacent (stride 4) neighbour of its centre is hot
+    mask = np.ones((64, 64), bool)
+    scores = {}
+    for ring in (1, 2):
+        processor = PostProcessor(PostprocessConfig(per_position_zscore=False, zones=0, neighbour_ring=ring), (64, 64))
+        scores[ring] = processor(residual, mask).score
+    assert scores[1] == pytest.approx(1.5)  # half the level is cancelled by the hot neighbours
+    assert scores[2] == pytest.approx(3.0)  # the ring at distance 2 lies off the defect

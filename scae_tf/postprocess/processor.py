@@ -8,7 +8,8 @@ Steps (all vectorised, a few ms per crop):
 2. patch grid; object patches (>= ``min_object_fraction`` in the mask); patch error = mean over the
    patch's object pixels;
 3. candidates = top ``top_fraction`` of object patches by error (at least one);
-4. deviation = error - median (or mean) of the 8-connected object neighbours;
+4. deviation = error - median (or mean) of the object neighbours on the ring at grid distance
+   ``neighbour_ring`` (default 2: at stride = size/2, the nearest patches that do not overlap it);
 5. d = deviation / sigma of the patch's zone (sigma measured on good calibration images);
 6. a candidate is flagged when d > tau (the calibrated image threshold, never below k); the image is
    anomalous iff any patch is flagged; score = max d over candidates.
