@@ -26,6 +26,7 @@ same calibrated rule with one pooled sigma instead of zone sigmas (``postprocess
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 import logging
@@ -77,6 +78,9 @@ STATISTICS_FIELDS = (
     "outline_std_floor",
     "analysis_dilation",
 )
+# Post-processing fields added after calibration files were first written, with the value that
+# reproduces what older files were made with (a missing key must not take today's default).
+LEGACY_FIELD_VALUES = {"neighbour_ring": 1, "analysis_dilation": 0}
 
 
 def _encode_array(array: np.ndarray) -> str:
@@ -110,6 +114,7 @@ class Calibration:
     method: str = "leave-one-out"
     version: int = CALIBRATION_VERSION
     outline_stats: PositionStats | None = None  # per-position mean/std of good crop masks (outline_weight > 0)
+    legacy_fields: tuple[str, ...] = ()  # fields absent from the file, set from LEGACY_FIELD_VALUES
 
     def postprocessor(self, zones: bool = True) -> PostProcessor:
         """The calibrated decision rule; ``zones=False``: pooled sigma everywhere, with its own tau."""
@@ -131,7 +136,9 @@ class Calibration:
                 path,
             )
         ours, theirs = to_dict(self.config), to_dict(config)
-        differing = [name for name in STATISTICS_FIELDS if ours[name] != theirs[name]]
+        # A run config written before a field existed takes today's default for it; the calibration
+        # knows the value its statistics were made with and its postprocessor() uses that one.
+        differing = [name for name in STATISTICS_FIELDS if name not in self.legacy_fields and ours[name] != theirs[name]]
         if differing:
             detail = ", ".join(f"{n}={ours[n]!r} vs {theirs[n]!r}" for n in differing)
             raise ScaeError(f"calibration was made with other post-processing settings ({detail}); re-run calibration", path)
@@ -184,6 +191,8 @@ class Calibration:
             )
         try:
             config = from_dict(PostprocessConfig, data["config"], where=f"{path}: config")
+            legacy = tuple(name for name in LEGACY_FIELD_VALUES if name not in data["config"])
+            config = dataclasses.replace(config, **{name: LEGACY_FIELD_VALUES[name] for name in legacy})
             stats = _stats_from_dict(data["position_stats"])
             outline = _stats_from_dict(data.get("outline_stats"))  # absent in files written before the outline channel
             if config.outline_weight > 0 and outline is None:
@@ -205,6 +214,7 @@ class Calibration:
                 skipped_images=[str(n) for n in data.get("skipped_images", [])],
                 method=str(data.get("method", "leave-one-out")),
                 outline_stats=outline,
+                legacy_fields=legacy,
             )
             calibration.postprocessor()  # validates zone count, sigma > 0, stats shape
         except ScaeError:

@@ -188,3 +188,22 @@ def test_calibrate_runs_segment_crop_reconstruct_residual():
     assert np.isfinite(calibration.threshold)
     with pytest.raises(ScaeError, match="no part found"):
         calibrate(ThresholdBackend(), IdentityPreprocessor(), config(), works[:3] + [works[2]] * 3)
+
+
+def test_file_written_before_neighbour_ring_keeps_the_rule_it_was_made_with(tmp_path):
+    residuals = good_residuals(8)
+    old = calibrate_residuals(residuals, [object_mask()] * 8, config(neighbour_ring=1))
+    path = tmp_path / "calibration.json"
+    old.save(path)
+    data = json.loads(path.read_text())
+    for name in ("neighbour_ring", "analysis_dilation"):
+        del data["config"][name]  # as written before these fields existed
+    path.write_text(json.dumps(data))
+    loaded = Calibration.load(path)
+    assert (loaded.config.neighbour_ring, loaded.config.analysis_dilation) == (1, 0)
+    # an old run config has no neighbour_ring either and so takes today's default (2): still compatible
+    loaded.check_compatible(config(neighbour_ring=2), SHAPE)
+    assert loaded.postprocessor().config.neighbour_ring == 1
+    old.save(tmp_path / "new.json")
+    with pytest.raises(ScaeError, match="neighbour_ring"):
+        Calibration.load(tmp_path / "new.json").check_compatible(config(neighbour_ring=2), SHAPE)
