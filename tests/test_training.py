@@ -215,9 +215,9 @@ def test_scale_sizes_keeps_ratios_and_divisibility():
 
 def test_scale_sizes_keeps_the_patch_grid_in_proportion_to_the_crop():
     post = scale_sizes(RunConfig(), 256).postprocess
-    assert (post.patch_size, post.patch_stride, post.zscore_smooth_sigma) == (8, 4, 1.0)
+    assert (post.patch_size, post.patch_stride, post.zscore_smooth_sigma) == (4, 2, 1.0)
     post = scale_sizes(RunConfig(), 1024).postprocess
-    assert (post.patch_size, post.patch_stride) == (32, 16)
+    assert (post.patch_size, post.patch_stride) == (16, 8)
     assert scale_sizes(RunConfig(), 512).postprocess == RunConfig().postprocess
 
 
