@@ -5,6 +5,7 @@ on inspection PCs without TensorFlow.
 """
 
 from export.bundle import export_bundle
-from export.convert import PRECISIONS, convert_model, load_keras_model
+from export.convert import PRECISIONS, convert_model
+from scae_tf.keras_backend import load_keras_model
 
 __all__ = ["PRECISIONS", "convert_model", "export_bundle", "load_keras_model"]

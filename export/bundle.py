@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from export.convert import PRECISIONS, batch1_shape, convert_model, load_keras_model
+from export.convert import PRECISIONS, batch1_shape, convert_model
 from export.parity import difference_stats, pipeline_agreement
 from export.run_dir import check_run_dir, run_config, split_images
 from scae_tf import __version__
@@ -25,7 +25,7 @@ from scae_tf.calibration import Calibration, calibrate
 from scae_tf.config import RunConfig, config_hash, save_json
 from scae_tf.errors import ScaeError
 from scae_tf.imageio import read_image, read_raw
-from scae_tf.keras_backend import KerasBackend
+from scae_tf.keras_backend import KerasBackend, load_keras_model
 from scae_tf.pipeline import InspectionPipeline
 from scae_tf.preprocessing import Preprocessor, PreprocessState
 from scae_tf.runtime.bundle import BUNDLE_FILES, FORMAT_VERSION, MANIFEST_NAME, MODEL_FILES, sha256_file

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable
-from pathlib import Path
 
 import numpy as np
 
@@ -28,20 +27,6 @@ from scae_tf.errors import ScaeError
 PRECISIONS = ("fp32", "fp16", "int8")
 
 RepresentativeData = Callable[[], Iterable[np.ndarray]]
-
-
-def load_keras_model(path: str | Path):
-    """Load a ``.keras`` model for inference (no optimizer state, custom layers registered)."""
-    import keras
-
-    import scae_tf.losses  # noqa: F401 - registers the loss of models saved with compile info
-    path = Path(path)
-    if not path.is_file():
-        raise ScaeError("model file missing from the run dir; finish training with `scae train` first", path)
-    try:
-        return keras.models.load_model(path, compile=False)
-    except Exception as err:  # noqa: BLE001 - any load failure means a bad or foreign file
-        raise ScaeError(f"cannot load the Keras model ({err.__class__.__name__}: {err}); retrain or restore it", path) from None
 
 
 def batch1_shape(model) -> tuple[int, ...]:

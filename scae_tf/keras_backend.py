@@ -17,13 +17,15 @@ import scae_tf.losses  # noqa: F401  - registers MSSSIMLoss for models saved wit
 from scae_tf.errors import ScaeError
 
 
-def _load(path: Path) -> keras.Model:
+def load_keras_model(path: str | Path) -> keras.Model:
+    """Load a run dir's ``.keras`` model for inference (no optimizer state; custom loss registered)."""
+    path = Path(path)
     if not path.is_file():
-        raise ScaeError("model not found; point to a run dir written by `scae train`", path)
+        raise ScaeError("model not found; point to a run dir written by `scae train` (or finish its training)", path)
     try:
         return keras.models.load_model(path, compile=False)
     except Exception as err:  # noqa: BLE001 - any load failure is a bad or foreign file
-        raise ScaeError(f"cannot load the Keras model ({err.__class__.__name__}: {err}); re-run `scae train`", path) from None
+        raise ScaeError(f"cannot load the Keras model ({err.__class__.__name__}: {err}); retrain or restore it", path) from None
 
 
 def _single_image_fn(model: keras.Model):
@@ -43,7 +45,7 @@ class KerasBackend:
     def __init__(self, segmenter: keras.Model | str | Path, cae: keras.Model | None = None):
         if not isinstance(segmenter, keras.Model):
             run_dir = Path(segmenter)
-            segmenter, cae = _load(run_dir / "segmenter.keras"), _load(run_dir / "cae.keras")
+            segmenter, cae = load_keras_model(run_dir / "segmenter.keras"), load_keras_model(run_dir / "cae.keras")
         if cae is None:
             raise TypeError("KerasBackend needs a segmenter and a CAE model, or a run dir")
         self.segmenter, self.cae = segmenter, cae
