@@ -35,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from scae_tf.config import save_json
 from scae_tf.errors import ScaeError
 
 log = logging.getLogger(__name__)
@@ -446,9 +447,7 @@ def run_benchmark(
 def write_json(report: dict[str, Any], out: str | Path) -> None:
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    tmp.replace(out)
+    save_json(report, out, sort_keys=False)
 
 
 def format_table(report: dict[str, Any]) -> str:

@@ -38,7 +38,7 @@ from typing import Any
 
 import numpy as np
 
-from scae_tf.config import PostprocessConfig, from_dict, to_dict
+from scae_tf.config import PostprocessConfig, from_dict, save_json, to_dict
 from scae_tf.errors import ScaeError
 from scae_tf.postprocess import (
     PositionStats,
@@ -168,10 +168,7 @@ class Calibration:
 
     def save(self, path: str | Path) -> None:
         """Write atomically (temp name, then rename): a crash never leaves half a calibration."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=1) + "\n")
-        tmp.replace(path)
+        save_json(self.to_dict(), path, indent=1, sort_keys=False)
 
     @classmethod
     def load(cls, path: str | Path) -> Calibration:

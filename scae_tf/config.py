@@ -155,12 +155,13 @@ def _coerce(kind: Any, value: Any, where: str) -> Any:
     return value
 
 
-def save_json(obj: Any, path: str | Path) -> None:
-    """Write ``obj`` (dataclass or dict) as JSON atomically."""
+def save_json(obj: Any, path: str | Path, *, indent: int = 2, sort_keys: bool = True, allow_nan: bool = True) -> None:
+    """Write ``obj`` (dataclass or dict) as JSON atomically: temp name, then rename, so a crash
+    never leaves half a file. The one JSON writer of the project's state and result files."""
     path = Path(path)
     data = to_dict(obj) if dataclasses.is_dataclass(obj) else obj
     tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    tmp.write_text(json.dumps(data, indent=indent, sort_keys=sort_keys, allow_nan=allow_nan) + "\n")
     tmp.replace(path)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from scae_tf.config import PreprocessConfig, from_dict, to_dict
+from scae_tf.config import PreprocessConfig, from_dict, save_json, to_dict
 from scae_tf.errors import ScaeError
 from scae_tf.illumination import IlluminationReference, fit_illumination_reference, normalize_illumination
 from scae_tf.imageio import resize, to_gray
@@ -44,10 +44,7 @@ class PreprocessState:
 
     def save(self, path: str | Path) -> None:
         """Write atomically (temp name, then rename) so a crash never leaves half a file."""
-        path = Path(path)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
-        tmp.replace(path)
+        save_json(self.to_dict(), path)
 
     @classmethod
     def load(cls, path: str | Path) -> PreprocessState:

@@ -15,7 +15,6 @@ its scale, so it is an error.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
@@ -26,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from scae_tf.config import save_json
 from scae_tf.data.layout import Sample, list_dataset
 from scae_tf.errors import ScaeError
 from scae_tf.evaluation.baselines import Baseline, calibration_scores, default_baselines
@@ -462,7 +462,7 @@ def evaluate(
     evaluation = Evaluation(metrics=metrics, labels=labels, passes=passes, thumbnails=thumbnails)
     out_dir.mkdir(parents=True, exist_ok=True)
     write_outputs(evaluation, out_dir)
-    write_json_atomic(out_dir / "metrics.json", metrics)
+    save_json(metrics, out_dir / "metrics.json", sort_keys=False, allow_nan=False)
     return evaluation
 
 
@@ -498,8 +498,3 @@ def make_thumbnail(sample: Sample, image: np.ndarray, result: Any, truth: np.nda
         anomalous=bool(result.anomalous),
     )
 
-
-def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2, allow_nan=False) + "\n")
-    tmp.replace(path)

@@ -23,6 +23,7 @@ from pathlib import Path
 import keras
 import tensorflow as tf
 
+from scae_tf.config import save_json
 from scae_tf.errors import ScaeError
 
 log = logging.getLogger(__name__)
@@ -48,9 +49,7 @@ class StageState:
             raise ScaeError(f"corrupt training state ({err}); delete the run dir or use a new --out", path) from None
 
     def save(self, path: Path) -> None:
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.__dict__, indent=2) + "\n")
-        tmp.replace(path)
+        save_json(self.__dict__, path, sort_keys=False)
 
 
 def repeats(n_items: int, batch_size: int, min_steps: int) -> int:

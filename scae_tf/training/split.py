@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from scae_tf.config import save_json
 from scae_tf.errors import ScaeError
 
 SPLIT_VERSION = 1
@@ -33,9 +34,7 @@ def make_split(paths: list[Path], validation_fraction: float, seed: int) -> dict
 
 def save_split(split: dict[str, list[str]], path: Path) -> None:
     data = {"version": SPLIT_VERSION, **split}
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(path)
+    save_json(data, path, sort_keys=False)
 
 
 def load_split(path: Path) -> dict[str, list[str]]:
