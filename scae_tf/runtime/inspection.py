@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from scae_tf.errors import ScaeError
-from scae_tf.imageio import is_image_file, read_raw, to_float, to_gray, write_png
+from scae_tf.imageio import decode_raw, is_image_file, read_raw, to_float, to_gray, write_png
 from scae_tf.overlay import result_overlay
 
 ASPECT_TOLERANCE = 0.02  # relative aspect-ratio difference tolerated silently
@@ -82,7 +82,16 @@ def decode(path: Path, channels: int) -> np.ndarray:
 
     A colour file whose channels are equal (a gray image saved as RGB) counts as gray.
     """
-    raw = read_raw(path)
+    return conform_channels(read_raw(path), channels, path)
+
+
+def decode_bytes(data: bytes, channels: int, source: str | Path) -> np.ndarray:
+    """``decode`` for encoded bytes already in memory (an HTTP body); ``source`` names them in errors."""
+    return conform_channels(decode_raw(data, source), channels, source)
+
+
+def conform_channels(raw: np.ndarray, channels: int, path: str | Path) -> np.ndarray:
+    """A decoded uint8/uint16 image -> float32 [0, 1] with the bundle's channel count (the rules of ``decode``)."""
     if raw.ndim == 2:
         if channels != 1:
             raise ScaeError(f"gray image, but the bundle was trained on {channels}-channel images; use colour images", path)
