@@ -17,7 +17,7 @@ import sys
 from scae_tf import __version__
 from scae_tf.errors import ScaeError
 
-COMMANDS = ("synth", "train", "export", "evaluate", "inspect", "bench", "demo")
+COMMANDS = ("synth", "train", "export", "evaluate", "inspect", "serve", "bench", "demo")
 
 log = logging.getLogger("scae")
 
