@@ -1,4 +1,4 @@
-"""``scae synth``: write the embedded synthetic screw dataset (MVTec layout, subtle defects with masks)."""
+"""``scae synth``: write a synthetic part category (MVTec layout, subtle defects with exact masks)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,22 @@ import logging
 import time
 from pathlib import Path
 
-from scae_tf.synthetic import DEFAULT_COUNTS, DEFECT_TYPES, generate_dataset
+from scae_tf.synthetic import DEFAULT_COUNTS, PART_KINDS, generate_dataset
 
-HELP = "write the embedded synthetic screw dataset (MVTec layout, subtle defects with masks)"
+HELP = "write a synthetic part category: screw, round part or surface (MVTec layout, subtle defects with masks)"
 
 log = logging.getLogger("scae")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="folder to create (MVTec category layout)")
+    kinds = "; ".join(f"{name}: {kind.description} ({', '.join(kind.defect_types)})" for name, kind in PART_KINDS.items())
+    parser.add_argument("--kind", choices=tuple(PART_KINDS), default="screw", help=f"part kind (default %(default)s). {kinds}")
+    parser.add_argument(
+        "--color",
+        action="store_true",
+        help="RGB images: a red plastic cap on a light tray (round), anodised blue metal (surface); the screw is gray only",
+    )
     parser.add_argument("--seed", type=int, default=0, help="same seed -> byte-identical images (default 0)")
     parser.add_argument("--size", type=int, default=256, help="image side in pixels (default 256; 512, 1024 work too)")
     parser.add_argument("--train", type=int, default=DEFAULT_COUNTS["n_train"], help="train/good images (default %(default)s)")
@@ -24,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--per-defect",
         type=int,
         default=DEFAULT_COUNTS["n_per_defect"],
-        help=f"test images per defect type ({', '.join(DEFECT_TYPES)}; default %(default)s)",
+        help="test images per defect type of the kind (default %(default)s)",
     )
     parser.add_argument("--contact-sheet", type=Path, help="also write a PNG grid of good and defective samples with mask contours")
     parser.add_argument("--force", action="store_true", help="replace --out if it exists and is not empty")
@@ -41,9 +48,12 @@ def run(args: argparse.Namespace) -> int:
         n_per_defect=args.per_defect,
         force=args.force,
         contact_sheet=args.contact_sheet,
+        part=args.kind,
+        color=args.color,
     )
-    total = args.train + args.test_good + args.per_defect * len(DEFECT_TYPES)
-    log.info("wrote %d images (%dx%d, seed %d) to %s in %.1f s", total, args.size, args.size, args.seed, out, time.perf_counter() - start)
+    total = args.train + args.test_good + args.per_defect * len(PART_KINDS[args.kind].defect_types)
+    colour = "RGB" if args.color else "gray"
+    log.info("wrote %d %s %s images (%dx%d, seed %d) to %s in %.1f s", total, colour, args.kind, args.size, args.size, args.seed, out, time.perf_counter() - start)
     if args.contact_sheet is not None:
         log.info("contact sheet: %s", args.contact_sheet)
     return 0

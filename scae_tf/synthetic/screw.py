@@ -1,10 +1,8 @@
-"""Synthetic screw dataset: an MVTec-layout category with subtle defects and exact masks.
+"""Synthetic screw: an elongated dark part with a head and threads on a light background.
 
-Why: the demo, the tests and CI need a dataset that can be shipped (MVTec's licence forbids
-copying it), that is cheap to regenerate and whose ground truth is exact. Each image is drawn
-analytically in the screw's own coordinates (``u`` along the axis from the head, ``v`` across),
-supersampled and downscaled for anti-aliasing, and composited on a textured, unevenly lit
-background with a soft shadow and sensor noise.
+Each image is drawn analytically in the screw's own coordinates (``u`` along the axis from the
+head, ``v`` across), supersampled and downscaled for anti-aliasing, and composited on a textured,
+unevenly lit background with a soft shadow and sensor noise.
 
 A defect is an additive intensity field on the object. The same part is rendered with and
 without it (same noise), so the defect mask is exactly the set of pixels of the saved image that
@@ -16,49 +14,24 @@ background): they cover ~0.3 % of the image (~3 % of the part), change it by ~30
 5x smaller (0.06 %, a fraction of one 16-px patch of the 256-px pipeline's crop) and no stronger
 than the part's own texture: every detector was at chance on them. Version 2 matches the real
 figures (median 0.24 % of the image, 2.6 % of the part, ~31 levels, 1.5x), so a working method
-can find them while they stay small and hard to see at full-image scale. Every image has its own RNG seeded from
-``(seed, split, type, index)``: the same seed gives byte-identical files, and changing one count
-leaves all other images unchanged.
-
-No TensorFlow here.
+can find them while they stay small and hard to see at full-image scale. The screw's defects are
+drawn in its own (u, v) coordinates (the thread defect needs the thread's shading), not with the
+generic painters of :mod:`scae_tf.synthetic.defects`; its images are unchanged since version 2.
 """
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import shutil
-import zlib
 from dataclasses import dataclass
-from pathlib import Path
 
 import cv2
 import numpy as np
 
-from scae_tf.errors import ScaeError
-from scae_tf.imageio import write_png
-from scae_tf.progress import progress
+from scae_tf.synthetic.common import GOOD, MASK_THRESHOLD, MAX_DEFECT_CONTRAST, SyntheticSample
+from scae_tf.synthetic.common import smooth_noise as _smooth_noise
 
-GENERATOR_VERSION = 2
 DEFECT_TYPES = ("scratch", "pit", "thread", "contamination")
-GOOD = "good"
-MASK_THRESHOLD = 2.5 / 255.0  # a pixel belongs to the defect when the defect changed it by more than this
 SUPERSAMPLE = 2
-MAX_DEFECT_CONTRAST = 0.35  # a defect changes the object's intensity by at most this fraction (real ones: ~20-40 %)
-DEFAULT_COUNTS = {"n_train": 120, "n_test_good": 16, "n_per_defect": 8}
-_SPLIT_CODES = {"train": 1, "test": 2}
-
-
-@dataclass(frozen=True)
-class SyntheticSample:
-    """One rendered part: the image, the same part without its defect, and exact masks."""
-
-    image: np.ndarray  # float32 (size, size) in [0, 1], quantised to 8-bit levels
-    clean: np.ndarray  # the same part and noise without the defect (== image for good parts)
-    object_mask: np.ndarray  # bool, the screw silhouette
-    defect_mask: np.ndarray  # bool, pixels the defect changed by more than MASK_THRESHOLD
-    defect_type: str
 
 
 @dataclass(frozen=True)
@@ -94,11 +67,6 @@ class _Screw:
         return self.length - self.tip_length
 
 
-def sample_rng(seed: int, split: str, defect_type: str, index: int) -> np.random.Generator:
-    """The RNG of one image, independent of every other image and of the dataset counts."""
-    type_code = zlib.crc32(defect_type.encode("utf-8"))
-    return np.random.default_rng([int(seed), _SPLIT_CODES[split], type_code, int(index), GENERATOR_VERSION])
-
 
 def _sample_screw(rng: np.random.Generator, size: int) -> _Screw:
     length = rng.uniform(0.78, 0.85) * size
@@ -133,15 +101,6 @@ def _sample_screw(rng: np.random.Generator, size: int) -> _Screw:
         angle=angle,
         light=(math.cos(light_angle), math.sin(light_angle)),
     )
-
-
-def _smooth_noise(rng: np.random.Generator, shape: tuple[int, int], cells: int) -> np.ndarray:
-    """Zero-mean noise with about ``cells`` features per side, unit standard deviation."""
-    grid = rng.standard_normal((cells + 3, cells + 3)).astype(np.float32)
-    big = cv2.resize(grid, (shape[1] * (cells + 3) // cells, shape[0] * (cells + 3) // cells), interpolation=cv2.INTER_CUBIC)
-    oy, ox = (big.shape[0] - shape[0]) // 2, (big.shape[1] - shape[1]) // 2
-    out = big[oy : oy + shape[0], ox : ox + shape[1]]
-    return (out - out.mean()) / (out.std() + 1e-6)
 
 
 def _background(rng: np.random.Generator, size: int) -> np.ndarray:
@@ -329,8 +288,12 @@ def _downscale(field: np.ndarray) -> np.ndarray:
     return cv2.resize(field, (w // SUPERSAMPLE, h // SUPERSAMPLE), interpolation=cv2.INTER_AREA)
 
 
-def render_sample(rng: np.random.Generator, size: int = 256, defect_type: str = GOOD) -> SyntheticSample:
-    """Render one screw (``defect_type`` "good" or one of :data:`DEFECT_TYPES`) from ``rng``."""
+def render_screw(rng: np.random.Generator, size: int = 256, defect_type: str = GOOD, color: bool = False) -> SyntheticSample:
+    """Render one screw (``defect_type`` "good" or one of :data:`DEFECT_TYPES`) from ``rng``.
+
+    The screw is plain steel: gray only (``color`` must be False)."""
+    if color:
+        raise ValueError("the synthetic screw is gray only; colour exists for the round part and the surface")
     if defect_type != GOOD and defect_type not in DEFECT_TYPES:
         raise ValueError(f"unknown defect type {defect_type!r}; known: good, {', '.join(DEFECT_TYPES)}")
     screw = _sample_screw(rng, size)
@@ -375,130 +338,3 @@ def render_sample(rng: np.random.Generator, size: int = 256, defect_type: str = 
         defect_type=defect_type,
     )
 
-
-def _to_u8(image: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(image * 255), 0, 255).astype(np.uint8)
-
-
-def _plan(n_train: int, n_test_good: int, n_per_defect: int, defect_types: tuple[str, ...]) -> list[tuple[str, str, int]]:
-    plan = [("train", GOOD, i) for i in range(n_train)]
-    plan += [("test", GOOD, i) for i in range(n_test_good)]
-    plan += [("test", kind, i) for kind in defect_types for i in range(n_per_defect)]
-    return plan
-
-
-def _check_out(out: Path, force: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise ScaeError("--out exists and is a file; choose a folder path", out)
-    if out.is_dir() and any(out.iterdir()) and not force:
-        raise ScaeError("output folder exists and is not empty; choose another --out or pass --force to replace it", out)
-
-
-def generate_dataset(
-    out: str | Path,
-    seed: int = 0,
-    size: int = 256,
-    n_train: int = DEFAULT_COUNTS["n_train"],
-    n_test_good: int = DEFAULT_COUNTS["n_test_good"],
-    n_per_defect: int = DEFAULT_COUNTS["n_per_defect"],
-    defect_types: tuple[str, ...] = DEFECT_TYPES,
-    force: bool = False,
-    contact_sheet: str | Path | None = None,
-) -> Path:
-    """Write a synthetic MVTec-layout screw category to ``out`` atomically and return its path.
-
-    Layout: train/good, test/good, test/<defect>, ground_truth/<defect>/<name>_mask.png, plus
-    object_masks/<split>/<type>/<name>.png (the true silhouette, to score the segmenter; the
-    loader ignores it) and dataset.json.
-    """
-    out = Path(out)
-    if size < 64:
-        raise ScaeError(f"--size {size} is too small to draw a screw; use 64 or more", out)
-    if n_train < 1 or n_test_good < 0 or n_per_defect < 0:
-        raise ScaeError("counts must be >= 0 (and --train >= 1)", out)
-    unknown = [t for t in defect_types if t not in DEFECT_TYPES]
-    if unknown:
-        raise ScaeError(f"unknown defect type(s) {', '.join(unknown)}; known: {', '.join(DEFECT_TYPES)}", out)
-    _check_out(out, force)
-    if contact_sheet is not None and not Path(contact_sheet).resolve().parent.is_dir():
-        raise ScaeError("folder for the contact sheet does not exist; create it first", Path(contact_sheet).resolve().parent)
-    parent = out.resolve().parent
-    if not parent.is_dir():
-        raise ScaeError("parent folder does not exist; create it first", parent)
-    tmp = parent / f".{out.name}.tmp-{os.getpid()}"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    try:
-        plan = _plan(n_train, n_test_good, n_per_defect, defect_types)
-        for split, kind, index in progress(plan, desc="synth", total=len(plan)):
-            sample = render_sample(sample_rng(seed, split, kind, index), size, kind)
-            name = f"{index:03d}"
-            folder = tmp / split / kind
-            folder.mkdir(parents=True, exist_ok=True)
-            write_png(folder / f"{name}.png", _to_u8(sample.image))
-            obj_dir = tmp / "object_masks" / split / kind
-            obj_dir.mkdir(parents=True, exist_ok=True)
-            write_png(obj_dir / f"{name}.png", sample.object_mask.astype(np.uint8) * 255)
-            if kind != GOOD:
-                gt_dir = tmp / "ground_truth" / kind
-                gt_dir.mkdir(parents=True, exist_ok=True)
-                write_png(gt_dir / f"{name}_mask.png", sample.defect_mask.astype(np.uint8) * 255)
-        meta = {
-            "generator": "scae_tf.synthetic",
-            "generator_version": GENERATOR_VERSION,
-            "seed": int(seed),
-            "size": int(size),
-            "counts": {"train_good": n_train, "test_good": n_test_good, "per_defect": n_per_defect},
-            "defect_types": list(defect_types),
-            "mask_threshold": MASK_THRESHOLD,
-        }
-        (tmp / "dataset.json").write_text(json.dumps(meta, indent=2) + "\n")
-        _check_out(out, force)
-        if out.exists():
-            shutil.rmtree(out)
-        tmp.rename(out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if contact_sheet is not None:
-        write_contact_sheet(contact_sheet, seed=seed, size=size, defect_types=defect_types)
-    return out
-
-
-def contact_sheet(seed: int = 0, size: int = 256, tile: int = 160, defect_types: tuple[str, ...] = DEFECT_TYPES) -> np.ndarray:
-    """RGB uint8 grid, one column per type (good first): the whole image with the defect mask
-    contour in red, and below it a 4x zoom on the defect without the contour (to judge subtlety)."""
-    columns = (GOOD, *defect_types)
-    sheet = np.full((2 * tile + 18, len(columns) * tile, 3), 255, np.uint8)
-    for col, kind in enumerate(columns):
-        cv2.putText(sheet, kind, (col * tile + 6, 2 * tile + 13), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
-        sample = render_sample(sample_rng(seed, "test", kind, 0), size, kind)
-        gray = _to_u8(sample.image)
-        rgb = cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB)
-        focus = sample.defect_mask if sample.defect_mask.any() else sample.object_mask
-        ys, xs = np.nonzero(focus)
-        half = size // 8
-        cy = int(np.clip(ys.mean(), half, size - half))
-        cx = int(np.clip(xs.mean(), half, size - half))
-        zoom = cv2.resize(gray[cy - half : cy + half, cx - half : cx + half], (tile, tile), interpolation=cv2.INTER_CUBIC)
-        if kind != GOOD:
-            contours, _ = cv2.findContours(sample.defect_mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-            cv2.drawContours(rgb, contours, -1, (255, 0, 0), max(1, size // 256))
-        sheet[:tile, col * tile : (col + 1) * tile] = cv2.resize(rgb, (tile, tile), interpolation=cv2.INTER_AREA)
-        sheet[tile : 2 * tile, col * tile : (col + 1) * tile] = cv2.cvtColor(zoom, cv2.COLOR_GRAY2RGB)
-    return sheet
-
-
-def write_contact_sheet(path: str | Path, seed: int = 0, size: int = 256, defect_types: tuple[str, ...] = DEFECT_TYPES) -> Path:
-    """Write :func:`contact_sheet` as PNG (same images as ``test/`` of a dataset with this seed)."""
-    path = Path(path)
-    if not path.parent.is_dir():
-        raise ScaeError("folder for the contact sheet does not exist; create it first", path.parent)
-    sheet = cv2.cvtColor(contact_sheet(seed=seed, size=size, defect_types=defect_types), cv2.COLOR_RGB2BGR)
-    ok, encoded = cv2.imencode(".png", sheet, [cv2.IMWRITE_PNG_COMPRESSION, 9])  # it is committed to the repo
-    if not ok:
-        raise ScaeError("could not encode the contact sheet as PNG", path)
-    tmp = path.with_name(path.name + ".tmp")
-    encoded.tofile(tmp)
-    tmp.replace(path)
-    return path

@@ -1,0 +1,64 @@
+"""Synthetic part categories (MVTec layout) with subtle defects and exact masks: ``scae synth``.
+
+Why: the demo, the tests and CI need datasets that can be shipped (MVTec's licence forbids
+copying them), that are cheap to regenerate and whose ground truth is exact; and the method must
+work on more than one kind of part. Three kinds (:data:`PART_KINDS`):
+
+* ``screw`` (:mod:`.screw`): elongated, dark on light, with a head and threads; gray.
+* ``round`` (:mod:`.round_part`): a compact fixtured washer/cap seen from above, light on dark
+  (gray) or a coloured cap on a light tray (``color=True``).
+* ``surface`` (:mod:`.surface`): brushed metal filling the frame (anodised in colour).
+
+Every image is rendered twice from its own RNG (seeded from ``(seed, split, type, index, part)``,
+so the same seed gives byte-identical files in any process and changing one count leaves all
+other images unchanged): without and with its defect, same part and same noise. The defect mask
+is exactly the set of pixels of the saved image that the defect changed by more than
+:data:`MASK_THRESHOLD`. Defects are subtle but real: at most :data:`MAX_DEFECT_CONTRAST` of the
+local intensity, ~0.1-1 % of the image, and standing out of the part's own texture by a
+signal/clutter ratio of ~1.5 or more (:func:`signal_to_clutter`, the figure real MVTec screw
+defects show). The round part's and the surface's defects are the reusable painters of
+:data:`DEFECT_PAINTERS` (:mod:`.defects`: ``name -> painter(image, rng, region_mask) -> (image, mask)``).
+
+No TensorFlow here.
+"""
+
+from scae_tf.synthetic.common import (
+    GENERATOR_VERSION,
+    GOOD,
+    MASK_THRESHOLD,
+    MAX_DEFECT_CONTRAST,
+    SyntheticSample,
+    sample_rng,
+    signal_to_clutter,
+)
+from scae_tf.synthetic.dataset import (
+    DEFAULT_COUNTS,
+    PART_KINDS,
+    PartKind,
+    contact_sheet,
+    generate_dataset,
+    render_sample,
+    write_contact_sheet,
+)
+from scae_tf.synthetic.defects import DEFECT_PAINTERS, GEOMETRIC_DEFECTS
+from scae_tf.synthetic.screw import DEFECT_TYPES  # the screw's (the default part kind)
+
+__all__ = [
+    "DEFAULT_COUNTS",
+    "DEFECT_PAINTERS",
+    "DEFECT_TYPES",
+    "GENERATOR_VERSION",
+    "GEOMETRIC_DEFECTS",
+    "GOOD",
+    "MASK_THRESHOLD",
+    "MAX_DEFECT_CONTRAST",
+    "PART_KINDS",
+    "PartKind",
+    "SyntheticSample",
+    "contact_sheet",
+    "generate_dataset",
+    "render_sample",
+    "sample_rng",
+    "signal_to_clutter",
+    "write_contact_sheet",
+]

@@ -1,0 +1,145 @@
+"""Synthetic round part: a compact, rigid part seen from above (a turned washer / bottle top).
+
+Gray: a light steel ring on a dark speckled cloth (the part is brighter than the background,
+the opposite of the screw). Colour: a coloured plastic cap on a light gray tray (darker than the
+background in luminance, different in hue). Both are fixtured: a small position jitter
+(+-4 % of the frame) and a slight rotation (+-12 degrees), visible through the knurled rim and an
+embossed three-dot mark; the ring's turning grooves, the chamfers and the anisotropic highlight
+(the bow-tie of a turned surface, fixed by the light) make a texture a detector has to learn.
+
+Defects (painted with :data:`scae_tf.synthetic.defects.DEFECT_PAINTERS`, on the ring face, or
+at the rim for ``chip``): scratch, dent, chip, contamination, spot.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from scae_tf.synthetic.common import GOOD, SyntheticSample, finish, smooth_noise
+from scae_tf.synthetic.defects import DEFECT_PAINTERS
+
+DEFECT_TYPES = ("scratch", "dent", "chip", "contamination", "spot")
+SUPERSAMPLE = 2
+_KNURL_TEETH = 60
+_CAP_COLOUR = np.float32([0.72, 0.2, 0.14])  # red plastic (colour variant)
+
+
+@dataclass(frozen=True)
+class _Ring:
+    centre: tuple[float, float]
+    outer: float
+    inner: float
+    chamfer_out: float
+    chamfer_in: float
+    rotation: float
+    groove_period: float
+    groove_phase: float
+    albedo: np.ndarray  # (3,) RGB or (1,) gray
+    light_angle: float
+
+
+def _sample_ring(rng: np.random.Generator, size: int, color: bool) -> _Ring:
+    outer = rng.uniform(0.335, 0.35) * size
+    jitter = rng.uniform(-0.04, 0.04, size=2) * size
+    if color:
+        albedo = _CAP_COLOUR * rng.uniform(0.95, 1.05) + rng.uniform(-0.02, 0.02, size=3).astype(np.float32)
+    else:
+        albedo = np.float32([rng.uniform(0.64, 0.7)])
+    return _Ring(
+        centre=(size / 2 + jitter[0], size / 2 + jitter[1]),
+        outer=outer,
+        inner=outer * rng.uniform(0.40, 0.43),
+        chamfer_out=outer * rng.uniform(0.07, 0.08),
+        chamfer_in=outer * rng.uniform(0.05, 0.06),
+        rotation=rng.uniform(-0.21, 0.21),
+        groove_period=max(2.2, rng.uniform(0.011, 0.013) * size),
+        groove_phase=rng.uniform(0, 2 * math.pi),
+        albedo=albedo.astype(np.float32),
+        light_angle=rng.uniform(-2.6, -2.0),
+    )
+
+
+def _background(rng: np.random.Generator, size: int, color: bool) -> np.ndarray:
+    """Gray: dark speckled cloth. Colour: light gray tray with a faint blue cast. (H, W, C)."""
+    yy, xx = np.mgrid[0:size, 0:size].astype(np.float32) / size - 0.5
+    gx, gy = rng.uniform(-0.05, 0.05, size=2)
+    if color:
+        level = rng.uniform(0.7, 0.76) + gx * xx + gy * yy + 0.008 * smooth_noise(rng, (size, size), 5)
+        grain = 0.006 * smooth_noise(rng, (size, size), max(8, size // 5))
+        return ((level + grain)[..., None] * np.float32([0.97, 1.0, 1.04])).astype(np.float32)
+    level = rng.uniform(0.1, 0.14) + 0.4 * (gx * xx + gy * yy) + 0.012 * smooth_noise(rng, (size, size), 4)
+    weave = 0.02 * np.sin(2 * math.pi * (xx + yy) * size / rng.uniform(5, 6)) * (1 + 0.5 * smooth_noise(rng, (size, size), 6))
+    speckle = np.clip(rng.normal(0, 1, (size, size)), 0, None).astype(np.float32) * 0.025
+    return np.maximum(level + weave + speckle, 0)[..., None].astype(np.float32)
+
+
+def _ring_fields(ring: _Ring, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Supersampled coverage, shading (H, W, C) and the flat face (where defects go), at final size."""
+    s = SUPERSAMPLE
+    coords = (np.arange(size * s, dtype=np.float32) + 0.5) / s - 0.5
+    dx = coords[None, :] - ring.centre[0]
+    dy = coords[:, None] - ring.centre[1]
+    r = np.sqrt(dx * dx + dy * dy)
+    phi = np.arctan2(dy, dx)
+    local = phi - ring.rotation  # angle in the part's own frame
+    knurl = 0.5 + 0.5 * np.cos(_KNURL_TEETH * local)
+    outer_edge = ring.outer * (1 - 0.01 * knurl)
+    coverage = np.clip(0.5 + (outer_edge - r) * s, 0, 1) * np.clip(0.5 + (r - ring.inner) * s, 0, 1)
+
+    light = ring.light_angle
+    toward = np.cos(phi - light)  # +1 on the side the light comes from
+    face_lo, face_hi = ring.inner + ring.chamfer_in, ring.outer - ring.chamfer_out
+    grooves = np.sin(2 * math.pi * r / ring.groove_period + ring.groove_phase)
+    wrapped = np.mod(phi - light - math.pi / 2 + math.pi / 2, math.pi) - math.pi / 2
+    bow_tie = np.exp(-((wrapped / 0.32) ** 2)) * np.exp(-(((r - 0.62 * ring.outer) / (0.35 * ring.outer)) ** 2))
+    grain = smooth_noise(rng, r.shape, max(8, size // 10))
+    face = 0.8 + 0.05 * grooves + 0.03 * grain + 0.22 * bow_tie - 0.04 * toward
+    # Embossed mark: three small bumps on the face at the part's own angle 0, lit from one side.
+    mark = np.zeros_like(r)
+    mid = 0.5 * (face_lo + face_hi)
+    for offset in (-0.16, 0.0, 0.16):
+        mx, my = mid * math.cos(ring.rotation + offset), mid * math.sin(ring.rotation + offset)
+        ex, ey = dx - mx, dy - my
+        bump = np.exp(-(ex * ex + ey * ey) / (0.035 * ring.outer) ** 2)
+        mark += bump * (ex * math.cos(light) + ey * math.sin(light)) / (0.035 * ring.outer)
+    face = face + 0.12 * mark
+    # Chamfers: tilted outwards (outer) and inwards (inner), so each is lit on one side and dark on the other.
+    outer_bevel = 0.72 + 0.3 * toward - 0.05 * knurl
+    inner_bevel = 0.72 - 0.3 * toward
+    shade = np.where(r > face_hi, outer_bevel, np.where(r < face_lo, inner_bevel, face))
+    shade = shade * (1 - 0.25 * np.exp(-((outer_edge - r) / (0.3 * ring.chamfer_out)) ** 2))  # edge occlusion
+    flat = ((r > face_lo + 1.5) & (r < face_hi - 1.5)).astype(np.float32)
+
+    def down(field: np.ndarray) -> np.ndarray:
+        return cv2.resize(field, (size, size), interpolation=cv2.INTER_AREA)
+
+    alpha = down(coverage)
+    colour = np.clip(down(coverage * shade), 0, None)[..., None] * ring.albedo
+    return alpha, colour.astype(np.float32), down(flat) > 0.99
+
+
+def render_round(rng: np.random.Generator, size: int = 256, defect_type: str = GOOD, color: bool = False) -> SyntheticSample:
+    """Render one round part (``defect_type`` "good" or one of :data:`DEFECT_TYPES`) from ``rng``."""
+    if defect_type != GOOD and defect_type not in DEFECT_TYPES:
+        raise ValueError(f"unknown defect type {defect_type!r}; known: good, {', '.join(DEFECT_TYPES)}")
+    ring = _sample_ring(rng, size, color)
+    background = _background(rng, size, color)
+    alpha, part, face = _ring_fields(ring, size, rng)
+    shift = np.float32([[1, 0, -0.015 * size * math.cos(ring.light_angle)], [0, 1, -0.015 * size * math.sin(ring.light_angle)]])
+    shadow = cv2.GaussianBlur(cv2.warpAffine(alpha, shift, (size, size), borderValue=0), (0, 0), 0.012 * size)
+    background = background * (1 - rng.uniform(0.35, 0.5) * shadow)[..., None]
+    noise = rng.normal(0, rng.uniform(0.004, 0.008), size=(size, size, background.shape[2])).astype(np.float32)
+    clean = background * (1 - alpha[..., None]) + part + noise
+    if not color:
+        clean = clean[..., 0]
+    object_mask = alpha >= 0.5
+    image = clean
+    if defect_type != GOOD:
+        defect_rng = np.random.default_rng(rng.integers(0, 2**63))  # good/defective share everything else
+        region = object_mask if defect_type == "chip" else face
+        image, _ = DEFECT_PAINTERS[defect_type](clean, defect_rng, region)
+    return finish(clean, image, object_mask, defect_type)
