@@ -26,7 +26,7 @@ T = TypeVar("T")
 class PreprocessConfig:
     """How an input image becomes model inputs (shared by Keras and TFLite paths)."""
 
-    work_size: int = 512  # every input is first resized to this square size (1024 MVTec -> 512)
+    work_size: int = 512  # short side of the work image (1024 MVTec -> 512; smaller training images: their own size)
     seg_size: int = 256  # U-Net input side
     crop_height: int = 128  # canonical crop (screw axis horizontal, head on the left)
     crop_width: int = 384
@@ -34,6 +34,9 @@ class PreprocessConfig:
     canonical_pose: bool = True  # False: the CAE sees the whole frame resized to the crop size
     normalize_illumination: bool = True
     mask_threshold: float = 0.5
+    kind: str = "auto"  # auto | elongated | compact | surface: chosen by `scae train` from the good images (part_kind.py)
+    fixtured: bool | None = None  # compact parts: None = decided from the spread of position and angle
+    color: str = "auto"  # auto | gray | rgb: colour when the training images are colour (RGB files with equal channels are gray)
 
 
 @dataclass
@@ -74,6 +77,7 @@ class TrainingConfig:
     seed: int = 0
     strategy: str = "default"  # default | mirrored | multiworker
     min_steps_per_epoch: int = 0  # repeat small datasets so an epoch has at least this many batches
+    corruption: float = 0.75  # share of CAE training crops corrupted, target the clean crop (defect removal); 0 = plain autoencoder
 
 
 @dataclass

@@ -14,6 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from scae_tf.config import RunConfig
+from scae_tf.corruption import corrupt_batch
 from scae_tf.errors import ScaeError
 from scae_tf.losses import loss_from_config, min_side
 from scae_tf.models import build_cae, model_summary
@@ -31,14 +32,38 @@ def max_shift(config: RunConfig) -> int:
 
 
 def crop_dataset(
-    crops: np.ndarray, batch_size: int, training: bool, seed: int, shift: int, min_steps: int = 0
+    crops: np.ndarray,
+    batch_size: int,
+    training: bool,
+    seed: int,
+    shift: int,
+    min_steps: int = 0,
+    corruption: float = 0.0,
 ) -> tf.data.Dataset:
+    """(input, target) batches; with ``corruption`` > 0 that share of inputs is corrupted
+    (``scae_tf.corruption``) while the target stays the clean crop: defect-removal training.
+
+    Validation crops are corrupted once with a fixed seed, so the validation loss (early
+    stopping, best checkpoint) measures removal on the same inputs every epoch.
+    """
+    if not training:
+        inputs = corrupt_batch(crops, seed + 1, corruption) if corruption > 0 else crops
+        ds = tf.data.Dataset.from_tensor_slices((inputs, crops))
+        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
     ds = tf.data.Dataset.from_tensor_slices(crops)
-    if training:
-        ds = ds.shuffle(len(crops), seed=seed, reshuffle_each_iteration=True).repeat(repeats(len(crops), batch_size, min_steps))
-        ds = ds.map(lambda c: augment_crop(c, shift), num_parallel_calls=tf.data.AUTOTUNE)
-    ds = ds.map(lambda c: (c, c))
-    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    ds = ds.shuffle(len(crops), seed=seed, reshuffle_each_iteration=True).repeat(repeats(len(crops), batch_size, min_steps))
+    ds = ds.map(lambda c: augment_crop(c, shift), num_parallel_calls=tf.data.AUTOTUNE).batch(batch_size)
+    if corruption > 0:
+        ds = ds.map(lambda clean: (_corrupted(clean, corruption), clean), num_parallel_calls=tf.data.AUTOTUNE)
+    else:
+        ds = ds.map(lambda clean: (clean, clean))
+    return ds.prefetch(tf.data.AUTOTUNE)
+
+
+def _corrupted(clean: tf.Tensor, probability: float) -> tf.Tensor:
+    seed = tf.random.uniform([], 0, 2**31 - 1, dtype=tf.int64)
+    out = tf.numpy_function(lambda c, s: corrupt_batch(c, int(s), probability), [clean, seed], tf.float32, stateful=True)
+    return tf.ensure_shape(out, clean.shape)
 
 
 def check_loss_fits(config: RunConfig, where: Path) -> None:
@@ -82,8 +107,8 @@ def train_cae(
         checkpoints,
         strategy,
         lambda: build_compiled_cae(config),
-        crop_dataset(train_crops, t.batch_size, True, t.seed, shift, t.min_steps_per_epoch),
-        crop_dataset(validation_crops, t.batch_size, False, t.seed, shift),
+        crop_dataset(train_crops, t.batch_size, True, t.seed, shift, t.min_steps_per_epoch, t.corruption),
+        crop_dataset(validation_crops, t.batch_size, False, t.seed, shift, corruption=t.corruption),
         epochs=t.epochs,
         patience=t.patience,
         learning_rate=t.learning_rate,

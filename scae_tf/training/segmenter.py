@@ -37,9 +37,17 @@ def segmenter_dataset(
     return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
 
 
-def build_compiled_segmenter(config: RunConfig) -> keras.Model:
+def build_compiled_segmenter(
+    config: RunConfig, object_prior: float | None = None, input_shape: tuple[int, int, int] | None = None
+) -> keras.Model:
+    """The U-Net, compiled; ``object_prior`` (share of object pixels in the targets) sets the output
+    bias, so the first epochs start from "object where the prior says" instead of p = 0.5 everywhere
+    and a small part is not lost to the background class while the features form."""
     size = config.preprocess.seg_size
-    model = build_unet((size, size, 1), config.unet)
+    model = build_unet(input_shape or (size, size, 1), config.unet)
+    if object_prior is not None:
+        prior = float(np.clip(object_prior, 0.01, 0.99))
+        model.get_layer("logits").bias.assign(np.full((1,), np.log(prior / (1.0 - prior)), np.float32))
     model.compile(
         optimizer=keras.optimizers.Adam(config.training.learning_rate),
         loss=BceDiceLoss(),
@@ -57,13 +65,13 @@ def train_segmenter(
     verbose: int,
     callbacks: list[keras.callbacks.Callback] | None = None,
 ) -> tuple[keras.Model, StageState]:
-    """``train`` / ``validation``: (seg inputs, targets), float32 (N, S, S, 1)."""
+    """``train`` / ``validation``: (seg inputs, targets), float32 (N, H, W, C) and (N, H, W, 1)."""
     t = config.training
     model, state = fit_resumable(
         STAGE,
         checkpoints,
         strategy,
-        lambda: build_compiled_segmenter(config),
+        lambda: build_compiled_segmenter(config, float(np.mean(train[1])), tuple(train[0].shape[1:])),
         segmenter_dataset(*train, t.batch_size, True, t.seed, t.min_steps_per_epoch),
         segmenter_dataset(*validation, t.batch_size, False, t.seed),
         epochs=t.segmenter_epochs,
