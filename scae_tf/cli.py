@@ -11,10 +11,10 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
 import sys
 
 from scae_tf import __version__
+from scae_tf import quiet as quiet_libraries
 from scae_tf.errors import ScaeError
 
 COMMANDS = ("synth", "train", "export", "evaluate", "inspect", "serve", "bench", "demo")
@@ -29,22 +29,30 @@ def build_parser() -> argparse.ArgumentParser:
         "export to TFLite, evaluate, inspect and benchmark.",
     )
     parser.add_argument("--version", action="version", version=f"scae-tf {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    parser.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only")
+    _add_verbosity(parser, default=False)
+    # The same flags after the command (`scae train --verbose ...`); absent there, the top-level value stands.
+    verbosity = argparse.ArgumentParser(add_help=False)
+    _add_verbosity(verbosity, default=argparse.SUPPRESS)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in COMMANDS:
         module = importlib.import_module(f"scae_tf.commands.{name}")
-        p = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        p = sub.add_parser(name, help=module.HELP, description=module.HELP, parents=[verbosity])
         module.add_arguments(p)
         p.set_defaults(_run=module.run)
     return parser
 
 
+def _add_verbosity(parser: argparse.ArgumentParser, default: object) -> None:
+    parser.add_argument("-v", "--verbose", action="store_true", default=default,
+                        help="debug logging, and the TensorFlow / TFLite / OpenCV messages hidden by default")
+    parser.add_argument("-q", "--quiet", action="store_true", default=default, help="warnings and errors only")
+
+
 def configure_logging(verbose: bool = False, quiet: bool = False) -> None:
+    """Our log format and level; library chatter off unless ``verbose`` (before TensorFlow is imported)."""
     level = logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", datefmt="%H:%M:%S")
-    # TensorFlow's C++ start-up chatter hides the messages that matter.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    quiet_libraries.configure(verbose)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -32,6 +32,7 @@ from typing import Any
 
 from scae_tf.config import RunConfig, from_dict, to_dict
 from scae_tf.errors import ScaeError
+from scae_tf.quiet import c_stderr_captured
 
 log = logging.getLogger("scae.demo")
 
@@ -144,7 +145,6 @@ def run_demo(out: str | Path = "demo_out", fast: bool = False, settings: DemoSet
     settings = settings or (DemoSettings.fast() if fast else DemoSettings())
     out = Path(out)
     prepare_out(out)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     tour = _Tour(total=6)
     started = time.perf_counter()
     data, run_dir, bundle = out / "data", out / "run", out / "bundle-int8"
@@ -209,9 +209,10 @@ def _train(data: Path, run_dir: Path, config_file: Path, settings: DemoSettings)
 
 
 def _export(run_dir: Path, bundle: Path) -> Path:
-    from export import export_bundle
+    from scae_tf.exporting import export_bundle
 
-    export_bundle(run_dir, bundle, precision="int8")
+    with c_stderr_captured():  # the converter's and LiteRT's own prints
+        export_bundle(run_dir, bundle, precision="int8")
     return bundle
 
 
@@ -219,7 +220,8 @@ def _evaluate(bundle: Path, data: Path, report_dir: Path, settings: DemoSettings
     from scae_tf.evaluation import calibration_images, evaluate
     from scae_tf.pipeline import load_pipeline
 
-    pipeline = load_pipeline(bundle, threads=settings.threads)
+    with c_stderr_captured():
+        pipeline = load_pipeline(bundle, threads=settings.threads)
     evaluation = evaluate(pipeline, data, report_dir, calibration_images(bundle, data), source=str(bundle))
     return evaluation.metrics
 
@@ -237,7 +239,8 @@ def _inspect(bundle: Path, data: Path, inspect_dir: Path, settings: DemoSettings
     step = max(1, len(defective) // max(1, wanted))
     chosen = good + defective[::step][:wanted]
     images, _ = collect_inputs(chosen)
-    pipeline = load_pipeline(bundle, threads=settings.threads)
+    with c_stderr_captured():
+        pipeline = load_pipeline(bundle, threads=settings.threads)
     inspect_dir.mkdir(parents=True, exist_ok=True)
     lines = []
     for record in inspect_inputs(pipeline, images, work_size=settings.image_size, out_dir=inspect_dir):
@@ -250,7 +253,7 @@ def _inspect(bundle: Path, data: Path, inspect_dir: Path, settings: DemoSettings
 
 
 def _bench(bundle: Path, data: Path, bench_json: Path, settings: DemoSettings) -> dict[str, Any]:
-    from benchmarks.latency import format_table, run_benchmark
+    from scae_tf.latency import format_table, run_benchmark
 
     report = run_benchmark(
         bundle, data, bench_json, images=settings.bench_images, warmup=settings.bench_warmup, threads=settings.threads
@@ -269,7 +272,7 @@ def _summary(
     elapsed: float,
     fast: bool,
 ) -> dict[str, Any]:
-    from benchmarks.latency import TARGET_SECONDS
+    from scae_tf.timing import TARGET_SECONDS
 
     return {
         "fast": fast,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import shutil
 
@@ -12,7 +13,15 @@ from edge_fixtures import cached_bundle, cached_tiny_run
 
 from scae_tf.cli import main
 from scae_tf.overlay import render_overlay
-from scae_tf.runtime.inspection import Record, aspect_warning, collect_inputs, exit_code
+from scae_tf.runtime.inspection import (
+    CSV_COLUMNS,
+    Record,
+    aspect_warning,
+    collect_inputs,
+    csv_report,
+    exit_code,
+    summary_line,
+)
 
 
 @pytest.fixture(scope="module")
@@ -81,7 +90,9 @@ def test_bad_inputs_are_reported_and_the_rest_processed(edge, capsys, tmp_path):
     cv2.imwrite(str(folder / "e_gray_as_rgb.png"), cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR))
     cv2.imwrite(str(folder / "f_wide.png"), cv2.resize(gray, (256, 128)))
     (folder / "notes.txt").write_text("ignored: not an image suffix")
-    code = main(["inspect", "--bundle", str(bundle), str(folder), str(tmp_path / "missing.png"), "--json"])
+    table = tmp_path / "reports" / "today" / "inspect.csv"  # parents created
+    code = main(["inspect", "--bundle", str(bundle), str(folder), str(tmp_path / "missing.png"), "--json",
+                 "--csv", str(table)])
     captured = capsys.readouterr()
     records = {r["path"].split("/")[-1]: r for r in _json_lines(captured.out)}
     assert set(records) == {"missing.png", "a_good.png", "b_corrupt.png", "c_text.png", "d_colour.png",
@@ -95,6 +106,21 @@ def test_bad_inputs_are_reported_and_the_rest_processed(edge, capsys, tmp_path):
     assert records["f_wide.png"]["verdict"] != "error" and "aspect ratio" in records["f_wide.png"]["warnings"][0]
     assert "warning" in captured.err and "Traceback" not in captured.err
     assert code == 2
+    anomalous = sum(r["verdict"] == "anomalous" for r in records.values())
+    assert captured.err.rstrip().splitlines()[-1].startswith(
+        f"scae inspect: 7 images: {anomalous} anomalous, {3 - anomalous} good, 4 could not be inspected"
+    )
+    with table.open(newline="") as handle:
+        rows = {row["path"].split("/")[-1]: row for row in csv.DictReader(handle)}
+    assert set(rows) == set(records)
+    for name, record in records.items():
+        assert rows[name]["verdict"] == record["verdict"]
+        if record["verdict"] == "error":
+            assert rows[name]["error"] == record["error"] and rows[name]["score"] == ""
+        else:
+            assert float(rows[name]["score"]) == pytest.approx(record["score"], rel=1e-5)
+            assert int(rows[name]["n_flagged"]) == len(record["flagged"]) and float(rows[name]["total_ms"]) > 0
+    assert [p.name for p in table.parent.iterdir()] == ["inspect.csv"]  # no temporary file left
 
 
 @pytest.mark.slow
@@ -132,6 +158,47 @@ def test_collect_inputs_recurses_and_names_overlays(tmp_path):
     assert "no images" in errors[0].error and "no such file" in errors[1].error
     twice, _ = collect_inputs([tmp_path / "lone.png", tmp_path / "lone.png"])
     assert [str(i.overlay_name) for i in twice] == ["lone", "lone-2"]
+
+
+def test_same_named_files_from_different_folders_carry_their_folder(tmp_path):
+    for relative in ("test/good/000.png", "test/crack/000.png", "test/crack/001.png", "a/x/007.png", "b/x/007.png"):
+        path = tmp_path / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    files = [tmp_path / r for r in ("test/good/000.png", "test/crack/000.png", "test/crack/001.png", "a/x/007.png",
+                                    "b/x/007.png")]
+    images, _ = collect_inputs(files)
+    assert [str(i.overlay_name) for i in images] == ["good_000", "crack_000", "001", "a_x_007", "b_x_007"]
+
+
+class _Result:
+    def __init__(self, anomalous: bool, score: float):
+        self.anomalous, self.score, self.threshold, self.flagged = anomalous, score, 1.0, []
+
+
+def test_summary_line_counts_anomalous_good_and_failed():
+    records = [Record("a", _Result(True, 2.0)), Record("b", _Result(False, 0.5)), Record("c", _Result(False, 0.2)),
+               Record("d", error="d: corrupt")]
+    assert summary_line(records) == "4 images: 1 anomalous, 2 good, 1 could not be inspected"
+    assert summary_line([records[1]]) == "1 image: 0 anomalous, 1 good, 0 could not be inspected"
+
+
+def test_csv_report_appears_whole_at_the_end_or_not_at_all(tmp_path):
+    target = tmp_path / "deep" / "er" / "rows.csv"
+    with csv_report(target) as add_row:
+        add_row(Record("a.png", _Result(True, 2.5), timings={"total": 0.012}))
+        add_row(Record("b.png", error="b.png: corrupt"))
+        assert not target.exists()  # still a temporary file
+    rows = list(csv.reader(target.open(newline="")))
+    assert rows[0] == list(CSV_COLUMNS)
+    assert rows[1][:6] == ["a.png", "anomalous", "2.5", "1", "0", "12"]
+    assert rows[2][:2] == ["b.png", "error"] and rows[2][CSV_COLUMNS.index("error")] == "b.png: corrupt"
+
+    with pytest.raises(KeyboardInterrupt), csv_report(target) as add_row:
+        add_row(Record("c.png", _Result(False, 0.1)))
+        raise KeyboardInterrupt
+    assert len(list(csv.reader(target.open(newline="")))) == 3  # the earlier file is untouched
+    assert sorted(p.name for p in target.parent.iterdir()) == ["rows.csv"]
 
 
 def test_aspect_warning_and_exit_codes():

@@ -22,8 +22,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="evaluate N test images spread evenly over the defect types (quick look)")
     parser.add_argument(
         "--calibration", default=None, metavar="DIR",
-        help="good images for the baselines' thresholds: a run dir (its split.json calibration list) or a folder "
-        "of good images never trained on; default: the run's split.json (for a bundle: its source run)",
+        help="good images for the baselines' thresholds: a run dir (its held-out images) or a folder "
+        "of good images never trained on; default: the run's held-out images (for a bundle: its source run's)",
     )
     parser.add_argument("--pixel-size", type=int, default=256, metavar="PX",
                         help="side at which pixel AUROC / AUPRO are computed (maps and masks resized)")
@@ -34,13 +34,15 @@ def run(args: argparse.Namespace) -> int:
     from scae_tf.errors import ScaeError
     from scae_tf.evaluation import calibration_images, evaluate
     from scae_tf.pipeline import load_pipeline
+    from scae_tf.quiet import c_stderr_captured
 
     if args.limit is not None and args.limit < 2:
         raise ScaeError(f"--limit must be at least 2 (one good and one defective image), got {args.limit}")
     if args.pixel_size < 16:
         raise ScaeError(f"--pixel-size must be at least 16, got {args.pixel_size}")
     calibration = calibration_images(args.bundle, args.data, args.calibration)
-    pipeline = load_pipeline(args.bundle, threads=args.threads)
+    with c_stderr_captured():  # LiteRT's "Created TensorFlow Lite XNNPACK delegate"
+        pipeline = load_pipeline(args.bundle, threads=args.threads)
     evaluation = evaluate(
         pipeline,
         args.data,

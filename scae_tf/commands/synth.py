@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 import logging
 import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
+from scae_tf.errors import ScaeError
 from scae_tf.synthetic import DEFAULT_COUNTS, PART_KINDS, generate_dataset
 
 HELP = "write a synthetic part category: screw, round part or surface (MVTec layout, subtle defects with masks)"
@@ -39,21 +42,59 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
-    out = generate_dataset(
-        args.out,
-        seed=args.seed,
-        size=args.size,
-        n_train=args.train,
-        n_test_good=args.test_good,
-        n_per_defect=args.per_defect,
-        force=args.force,
-        contact_sheet=args.contact_sheet,
-        part=args.kind,
-        color=args.color,
-    )
+    parents = [args.out.absolute().parent]
+    if args.contact_sheet is not None:
+        parents.append(args.contact_sheet.absolute().parent)
+    with missing_folders_created(parents):
+        out = generate_dataset(
+            args.out,
+            seed=args.seed,
+            size=args.size,
+            n_train=args.train,
+            n_test_good=args.test_good,
+            n_per_defect=args.per_defect,
+            force=args.force,
+            contact_sheet=args.contact_sheet,
+            part=args.kind,
+            color=args.color,
+        )
     total = args.train + args.test_good + args.per_defect * len(PART_KINDS[args.kind].defect_types)
     colour = "RGB" if args.color else "gray"
     log.info("wrote %d %s %s images (%dx%d, seed %d) to %s in %.1f s", total, colour, args.kind, args.size, args.size, args.seed, out, time.perf_counter() - start)
     if args.contact_sheet is not None:
         log.info("contact sheet: %s", args.contact_sheet)
     return 0
+
+
+@contextmanager
+def missing_folders_created(folders: Sequence[Path]) -> Iterator[None]:
+    """Create ``folders`` with their parents; if the block fails, remove the ones created here again,
+    so a failed command leaves nothing behind."""
+    created: list[Path] = []
+    try:
+        for folder in folders:
+            missing = [f for f in (folder, *folder.parents) if not f.exists()]
+            existing = folder.parents[len(missing) - 1] if missing else folder
+            if not existing.is_dir():
+                raise ScaeError("is a file, not a folder; choose another path", existing)
+            for new in reversed(missing):
+                new.mkdir()
+                created.append(new)
+    except (OSError, ScaeError) as err:
+        _remove_empty(created)
+        if isinstance(err, ScaeError):
+            raise
+        raise ScaeError(f"cannot create the folder ({err.strerror or err}); choose another path", err.filename or folder) from None
+    try:
+        yield
+    except BaseException:
+        _remove_empty(created)
+        raise
+
+
+def _remove_empty(folders: list[Path]) -> None:
+    for folder in reversed(folders):
+        try:
+            folder.rmdir()
+        except OSError:  # not empty (someone else wrote there) or already gone: leave it
+            pass

@@ -15,11 +15,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=None,
         metavar="S",
-        help="work size S (default 512); segmenter and crop sizes keep their ratio to it "
+        help="work size S = short side of the work image (default: 512, or the images' median short side when smaller); segmenter and crop sizes keep their ratio to it "
         "(S=256: seg 128, crop 64x192)",
     )
     parser.add_argument("--epochs", type=int, default=None, metavar="N", help="CAE epochs (default 60); also caps the segmenter epochs")
     parser.add_argument("--config", default=None, metavar="FILE", help="JSON/YAML file with any subset of the run config")
+    parser.add_argument(
+        "--kind",
+        choices=("elongated", "compact", "surface"),
+        default=None,
+        help="part kind (default: chosen from the good images and logged): elongated = long parts anywhere at any "
+        "angle (canonical pose, head left); compact = rigid parts aligned by translation/rotation, not moved when "
+        "fixtured; surface = the part fills the frame (no segmentation, tiles)",
+    )
+    parser.add_argument(
+        "--fixtured",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="compact parts: always in the same place and angle (not moved) or not (default: from the images)",
+    )
     parser.add_argument(
         "--strategy",
         choices=("default", "mirrored", "multiworker"),
@@ -29,13 +43,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from scae_tf.data.layout import list_dataset
+
+    # A wrong --data fails here, in well under a second; importing TensorFlow below takes seconds.
+    list_dataset(args.data, "train")
     from scae_tf.training import resolve_config, train_run
 
-    config = resolve_config(args.config, args.image_size, args.epochs, args.strategy)
+    config = resolve_config(args.config, args.image_size, args.epochs, args.strategy, args.kind, args.fixtured)
     summary = train_run(args.data, args.out, config)
-    seg, cae = summary["segmenter"], summary["cae"]
+    seg, cae, kind = summary["segmenter"], summary["cae"], summary["part_kind"]
     print(
-        f"trained {args.out} in {summary['seconds']:.0f} s: U-Net val IoU {seg['val_iou_vs_classical']:.3f} "
-        f"(vs classical masks), CAE best val loss {cae['best_val_loss']:.4f} (epoch {cae['best_epoch']})"
+        f"trained {args.out} in {summary['seconds']:.0f} s: {kind['kind']} part (alignment {kind['alignment']}), "
+        f"U-Net val IoU {seg['val_iou_vs_classical']:.3f} (vs classical masks), CAE best val loss "
+        f"{cae['best_val_loss']:.4f} (epoch {cae['best_epoch']})"
     )
+    if summary["skipped_count"]:
+        print(f"skipped {summary['skipped_count']} image(s) (see train.log): " + ", ".join(f"{k} {len(v)}" for k, v in summary["skipped"].items()))
     return 0

@@ -3,14 +3,19 @@
 Inputs: image files and folders; folders are searched **recursively** (an MVTec ``test/``
 folder with one sub-folder per defect type works as is), in sorted order, hidden files and
 files without an image suffix skipped. Every input ends as exactly one record: a result or an
-error, so a corrupt file in a folder never stops the others.
+error, so a corrupt file in a folder never stops the others. A run ends with ``summary_line``;
+``csv_report`` writes the records as CSV rows.
 """
 
 from __future__ import annotations
 
+import csv
 import math
+import os
+import tempfile
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +25,7 @@ import numpy as np
 from scae_tf.errors import ScaeError
 from scae_tf.imageio import decode_raw, is_image_file, read_raw, to_float, to_gray, write_png
 from scae_tf.overlay import result_overlay
+from scae_tf.quiet import c_stderr_captured
 
 ASPECT_TOLERANCE = 0.02  # relative aspect-ratio difference tolerated silently
 GRAY_TOLERANCE = 2  # max channel difference (8-bit levels) for an RGB file to count as gray
@@ -45,32 +51,60 @@ class Record:
 
 
 def collect_inputs(paths: Iterable[str | Path]) -> tuple[list[InputImage], list[Record]]:
-    """Expand files and folders (recursively) into images; unusable arguments become error records."""
-    images: list[InputImage] = []
+    """Expand files and folders (recursively) into images; unusable arguments become error records.
+
+    Overlay names: an image found in a folder mirrors its place under that folder
+    (``test/crack/000`` -> ``test/crack/000``); an image given as a file is named by its stem, with
+    as many parent folder names as tell it apart from other files of the same name
+    (``test/good/000.png`` and ``test/crack/000.png`` -> ``good_000``, ``crack_000``).
+    """
     errors: list[Record] = []
-    used: set[Path] = set()
-
-    def add(path: Path, name: Path) -> None:
-        candidate, number = name, 1
-        while candidate in used:  # same file name from two places: keep both overlays
-            number += 1
-            candidate = name.with_name(f"{name.name}-{number}")
-        used.add(candidate)
-        images.append(InputImage(path, candidate))
-
+    named: list[tuple[Path, Path | None]] = []  # (image, overlay name; None: a file named below)
     for arg in paths:
         path = Path(arg)
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if is_image_file(p) and not _hidden(p.relative_to(path)))
             if not found:
                 errors.append(Record(path, error=f"{path}: no images (.png/.jpg/.bmp/.tif) in this folder or below"))
-            for image in found:
-                add(image, Path(path.resolve().name) / image.relative_to(path).with_suffix(""))
+            named += [(image, Path(path.resolve().name) / image.relative_to(path).with_suffix("")) for image in found]
         elif path.is_file():
-            add(path, Path(path.stem))
+            named.append((path, None))
         else:
             errors.append(Record(path, error=f"{path}: no such file or folder"))
+    files = [path for path, name in named if name is None]
+    file_names = iter(_distinct_file_names(files))
+    images: list[InputImage] = []
+    used: set[Path] = set()
+    for path, name in named:
+        name = name if name is not None else next(file_names)
+        candidate, number = name, 1
+        while candidate in used:  # the same file twice: keep both overlays
+            number += 1
+            candidate = name.with_name(f"{name.name}-{number}")
+        used.add(candidate)
+        images.append(InputImage(path, candidate))
     return images, errors
+
+
+def _distinct_file_names(files: list[Path]) -> list[Path]:
+    """Each file's stem, prefixed with the fewest parent folder names that set apart different files
+    of the same stem (``good_000``, ``crack_000``)."""
+    resolved = [path.resolve() for path in files]
+    depth = [0] * len(files)
+
+    def name(i: int) -> str:
+        parents = resolved[i].parent.parts[1:]  # without the root
+        return "_".join([*parents[len(parents) - depth[i]:], resolved[i].stem]) if depth[i] else resolved[i].stem
+
+    while True:
+        by_name: dict[str, set[Path]] = {}
+        for i in range(len(files)):
+            by_name.setdefault(name(i), set()).add(resolved[i])
+        grow = [i for i in range(len(files)) if len(by_name[name(i)]) > 1 and depth[i] < len(resolved[i].parent.parts) - 1]
+        if not grow:
+            return [Path(name(i)) for i in range(len(files))]
+        for i in grow:
+            depth[i] += 1
 
 
 def _hidden(relative: Path) -> bool:
@@ -82,7 +116,9 @@ def decode(path: Path, channels: int) -> np.ndarray:
 
     A colour file whose channels are equal (a gray image saved as RGB) counts as gray.
     """
-    return conform_channels(read_raw(path), channels, path)
+    with c_stderr_captured():  # libpng's "libpng error: ..." on a truncated file; the ScaeError says it
+        raw = read_raw(path)
+    return conform_channels(raw, channels, path)
 
 
 def decode_bytes(data: bytes, channels: int, source: str | Path) -> np.ndarray:
@@ -208,3 +244,67 @@ def exit_code(records: Iterable[Record]) -> int:
     if any(r.error is not None for r in records):
         return 2
     return 1 if any(r.result is not None and r.result.anomalous for r in records) else 0
+
+
+def summary_line(records: Iterable[Record]) -> str:
+    """The closing line of a run: how many images, how many anomalous, how many could not be inspected."""
+    records = list(records)
+    errors = sum(r.error is not None for r in records)
+    anomalous = sum(r.result is not None and bool(r.result.anomalous) for r in records)
+    inspected = len(records) - errors
+    return (
+        f"{len(records)} image{'s' if len(records) != 1 else ''}: {anomalous} anomalous, "
+        f"{inspected - anomalous} good, {errors} could not be inspected"
+    )
+
+
+CSV_COLUMNS = ("path", "verdict", "score", "threshold", "n_flagged", "total_ms", "overlay", "error", "warnings")
+
+
+def csv_row(record: Record) -> list[str]:
+    """One CSV row (``CSV_COLUMNS``) of a record; empty cells where a value does not apply."""
+    line = record_json(record)
+
+    def cell(value: Any) -> str:
+        return "" if value is None else f"{value:.6g}" if isinstance(value, float) else str(value)
+
+    total = line.get("timings_ms", {}).get("total")
+    return [
+        line["path"],
+        line["verdict"],
+        cell(line.get("score")),
+        cell(line.get("threshold")),
+        cell(len(line["flagged"]) if "flagged" in line else None),
+        cell(total),
+        cell(line.get("overlay")),
+        line.get("error") or "",
+        "; ".join(record.warnings),
+    ]
+
+
+@contextmanager
+def csv_report(path: Path) -> Iterator[Callable[[Record], None]]:
+    """Write one CSV row per record as they come, to a temporary file renamed to ``path`` at the end.
+
+    Yields the function that adds a record. A run that fails or is interrupted leaves no file
+    (an older ``path`` stays as it was).
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise ScaeError("--csv is a folder; give a file name such as results.csv", path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = tempfile.NamedTemporaryFile(
+            "w", newline="", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.", suffix=".partial", delete=False
+        )
+    except OSError as err:
+        raise ScaeError(f"cannot write the CSV file ({err.strerror or err}); choose another --csv", path) from None
+    try:
+        with handle:
+            writer = csv.writer(handle)
+            writer.writerow(CSV_COLUMNS)
+            yield lambda record: writer.writerow(csv_row(record))
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise

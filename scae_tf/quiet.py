@@ -1,0 +1,115 @@
+"""Library chatter off by default, back with ``scae --verbose``.
+
+TensorFlow, absl, matplotlib and OpenCV log through Python loggers, environment-controlled C++
+loggers, and plain C ``fprintf(stderr)`` (the TFLite converter's "fully_quantize: 0 ...", LiteRT's
+"Created TensorFlow Lite XNNPACK delegate", libpng's "libpng error: ..."). Those lines hide the
+messages that matter, so :func:`configure` silences the first two kinds (it must run before
+TensorFlow is imported; ``scae_tf.cli`` calls it right after parsing the arguments) and
+:func:`c_stderr_captured` holds back the third kind around the calls that print it, showing it
+only in verbose mode or when the call fails.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from scae_tf.errors import ScaeError
+
+VERBOSE_ENV = "SCAE_VERBOSE"  # set by --verbose, so helpers and child processes see the choice too
+LIBRARY_LOGGERS = ("tensorflow", "absl", "h5py", "matplotlib", "PIL", "keras")
+OPENCV_ERROR = 2  # cv2.utils.logging.LOG_LEVEL_ERROR
+
+
+def verbose() -> bool:
+    """Whether library messages should be shown (``scae --verbose``)."""
+    return os.environ.get(VERBOSE_ENV, "") not in ("", "0")
+
+
+def configure(verbose_mode: bool = False) -> None:
+    """Silence (or, verbose, restore) library logging; call before TensorFlow is imported.
+
+    Environment values the user set explicitly (``TF_CPP_MIN_LOG_LEVEL``, ``OPENCV_LOG_LEVEL``) win.
+    """
+    if verbose_mode:
+        os.environ[VERBOSE_ENV] = "1"
+        for name in LIBRARY_LOGGERS:  # their INFO and up, not matplotlib's DEBUG flood
+            logging.getLogger(name).setLevel(logging.INFO)
+        return
+    os.environ.pop(VERBOSE_ENV, None)
+    # 3 hides INFO (the oneDNN banner), WARNING and ERROR lines of TensorFlow's C++ runtime.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    for name in LIBRARY_LOGGERS:  # e.g. "Assets written to ..." (tensorflow), "generated new fontManager"
+        logging.getLogger(name).setLevel(logging.ERROR)
+    if "cv2" in sys.modules:  # imported before configure ran: the environment variable comes too late
+        _set_opencv_level()
+    if "absl.logging" in sys.modules:
+        sys.modules["absl.logging"].set_verbosity("error")
+
+
+def _set_opencv_level() -> None:
+    if os.environ.get("OPENCV_LOG_LEVEL", "ERROR").upper() != "ERROR":
+        return  # the user asked for another level
+    try:
+        from cv2.utils import logging as cv2_logging
+
+        cv2_logging.setLogLevel(OPENCV_ERROR)
+    except (ImportError, AttributeError):  # OpenCV without the logging utilities: keep its default
+        pass
+
+
+@contextmanager
+def c_stderr_captured() -> Iterator[None]:
+    """Hold back what C code writes to stderr (file descriptor 2) inside the block.
+
+    Shown afterwards only with ``--verbose`` (then nothing is held back) or when the block raises
+    an unexpected exception; a :class:`ScaeError` already says what went wrong in our words.
+    Python's own stderr writes (``logging``, ``print(file=sys.stderr)``) stay visible: they are
+    pointed at the real stderr for the duration. Process-wide, so not for concurrent threads.
+    """
+    if verbose():
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):  # no real fd 2 (embedded interpreter): nothing to hide
+        yield
+        return
+    python_stderr = sys.stderr
+    real = open(saved, "w", encoding=getattr(python_stderr, "encoding", None) or "utf-8",  # noqa: SIM115
+                errors="backslashreplace", buffering=1, closefd=False)
+    handlers = [h for h in logging.getLogger().handlers
+                if isinstance(h, logging.StreamHandler) and h.stream is python_stderr]
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        sys.stderr = real
+        for handler in handlers:
+            handler.setStream(real)
+        failed = False
+        try:
+            yield
+        except ScaeError:
+            raise
+        except BaseException:
+            failed = True
+            raise
+        finally:
+            real.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sys.stderr = python_stderr
+            for handler in handlers:
+                handler.setStream(python_stderr)
+            real.close()
+            if failed:
+                sink.seek(0)
+                held = sink.read().decode("utf-8", "backslashreplace")
+                if held.strip():
+                    python_stderr.write(held if held.endswith("\n") else held + "\n")
+                    python_stderr.flush()
