@@ -45,9 +45,12 @@ import cv2
 import numpy as np
 
 from scae_tf.synthetic.common import MASK_THRESHOLD, MAX_DEFECT_CONTRAST, change_mask, smooth_noise
+from scae_tf.synthetic.common import signal_to_clutter as measure_signal_to_clutter
 
-Painter = Callable[[np.ndarray, np.random.Generator, np.ndarray], tuple[np.ndarray, np.ndarray]]
+Painter = Callable[..., tuple[np.ndarray, np.ndarray]]  # (image, rng, region_mask, signal_to_clutter=None)
 _ATTEMPTS = 20
+TARGET_SIGNAL_TO_CLUTTER = (1.5, 2.2)  # each defect's strength is drawn from this range (see the module docstring)
+GEOMETRIC_DEFECTS = ("chip",)  # material missing: background shows through, subtle by size, not scaled
 
 
 def _unit(shape: tuple[int, ...]) -> float:
@@ -342,26 +345,61 @@ _FIELD_PAINTERS = {
 }
 
 
+def _relative_change(new: np.ndarray, image: np.ndarray, mask: np.ndarray) -> float:
+    """Largest change on the mask relative to the local intensity (channel mean in colour)."""
+    diff = np.abs(new - image)
+    level = image
+    if diff.ndim == 3:
+        diff, level = diff.max(axis=2), image.mean(axis=2)
+    return float((diff[mask] / np.maximum(level[mask], 0.05)).max())
+
+
+def _scale_to_target(image: np.ndarray, new: np.ndarray, region: np.ndarray, target: float) -> np.ndarray:
+    """Scale the painted change so the defect stands out of the local texture by ``target``
+    (signal/clutter, measured on a window around it), never beyond MAX_DEFECT_CONTRAST."""
+    for _ in range(3):
+        mask = change_mask(new, image) & region
+        if mask.sum() < 4:
+            return new
+        ys, xs = np.nonzero(mask)
+        pad = 12
+        box = (slice(max(0, ys.min() - pad), ys.max() + pad + 1), slice(max(0, xs.min() - pad), xs.max() + pad + 1))
+        ratio = measure_signal_to_clutter(new[box], image[box], mask[box])
+        factor = target / max(ratio, 1e-6)
+        factor = min(factor, MAX_DEFECT_CONTRAST / max(_relative_change(new, image, mask), 1e-6))
+        if abs(factor - 1) < 0.03:
+            return new
+        new = np.clip(image + factor * (new - image), 0, 1).astype(np.float32)
+    return new
+
+
 def _painter(name: str) -> Painter:
-    def paint(image: np.ndarray, rng: np.random.Generator, region_mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def paint(
+        image: np.ndarray, rng: np.random.Generator, region_mask: np.ndarray, signal_to_clutter: float | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
         image = np.asarray(image, dtype=np.float32)
         region = np.asarray(region_mask, dtype=bool)
         if region.shape != image.shape[:2] or not region.any():
             raise ValueError(f"{name}: region_mask must be a non-empty bool mask of the image's height and width")
         dist, weight = (None, None) if name == "chip" else _interior(region)
+        target = float(rng.uniform(*TARGET_SIGNAL_TO_CLUTTER)) if signal_to_clutter is None else float(signal_to_clutter)
         new, mask = image, np.zeros(region.shape, bool)
         for _ in range(_ATTEMPTS):  # resample the rare defect that lands where it changes nothing visible
             new = _chip(image, rng, region) if name == "chip" else _FIELD_PAINTERS[name](image, rng, dist, weight)
             new = np.clip(new, 0, 1).astype(np.float32)
+            if name not in GEOMETRIC_DEFECTS:
+                new = _scale_to_target(image, new, region, target)
             mask = change_mask(new, image) & region
             if mask.sum() >= 4 and np.abs(new - image).max() > 3 * MASK_THRESHOLD:
                 break
         return new, mask
 
     paint.__name__ = f"paint_{name}"
-    paint.__doc__ = f"Paint one {name!r} defect on ``image`` inside ``region_mask``; return (new image, defect mask)."
+    paint.__doc__ = (
+        f"Paint one {name!r} defect on ``image`` inside ``region_mask``; return (new image, defect mask). "
+        "``signal_to_clutter`` sets its strength (default: drawn from TARGET_SIGNAL_TO_CLUTTER)."
+    )
     return paint
 
 
 DEFECT_PAINTERS: dict[str, Painter] = {name: _painter(name) for name in (*_FIELD_PAINTERS, "chip")}
-GEOMETRIC_DEFECTS = ("chip", "hole")  # material missing: subtle by size, not by contrast
