@@ -88,13 +88,65 @@ def test_evaluate_writes_metrics_plots_and_report(evaluated) -> None:
     assert metrics["detection_rates"]["good"]["n"] == 4
     assert set(metrics["methods"]["edge_energy"]["per_type_auroc"]) == {"scratch", "pit", "thread", "contamination"}
     assert len(metrics["images"]) == 12
-    for name in ("roc.png", "confusion_matrix.png", "overlays.png", "score_vs_brightness.png"):
+    for name in ("roc.png", "confusion_matrix.png", "score_vs_brightness.png"):
         assert (out / name).stat().st_size > 1000
+    cm = metrics["confusion_matrix"]
+    examples = {"examples_caught.png": cm["tp"], "examples_missed.png": cm["fn"], "examples_false_alarms.png": cm["fp"]}
+    for name, count in examples.items():
+        assert (out / name).is_file() == (count > 0)
     html = (out / "report.html").read_text()
-    assert html.count("data:image/png;base64,") == 4
+    assert html.count("data:image/png;base64,") == 3 + sum(count > 0 for count in examples.values())
     assert "http://" not in html and "https://" not in html
     assert "object_residual_max" in html and "Shortcut check" in html
     assert not list(out.glob("*.tmp*"))
+
+
+def test_report_opens_with_the_verdict_then_examples(evaluated) -> None:
+    evaluation, out = evaluated
+    cm = evaluation.metrics["confusion_matrix"]
+    html = (out / "report.html").read_text()
+    verdict = f"Caught {cm['tp']} of {cm['tp'] + cm['fn']} defective parts"
+    flagged = f"flagged {cm['fp']} of {cm['fp'] + cm['tn']} good parts"
+    assert verdict in html and flagged in html
+    assert "1 % false-alarm target" in html and f"{evaluation.metrics['threshold']:.3f}" in html
+    order = [html.index(text) for text in (verdict, "Caught defects", "Missed defects", "False alarms",
+                                           "Method vs baselines")]
+    assert order == sorted(order)
+    assert "green contour" not in html and "ground-truth defect outline (magenta)" in html
+    assert "object outline (green)" in html
+
+
+def test_verdict_says_plainly_when_few_defects_are_caught() -> None:
+    from scae_tf.evaluation.verdict import verdict_sentences
+
+    counts = {"caught": 1, "defective": 32, "flagged": 0, "good": 16, "threshold": 13.1,
+              "target_false_alarm_rate": 0.01, "image_auroc": 0.61}
+    headline, setting, reading = verdict_sentences(counts)
+    assert headline.startswith("Caught 1 of 32 defective parts (3 %); flagged 0 of 16 good parts (0 %)")
+    assert "13.100" in setting and "1 % false-alarm target" in setting
+    assert reading.startswith("It misses most defects: its scores barely separate")
+    ranked = verdict_sentences({**counts, "image_auroc": 0.9})[2]
+    assert "the threshold sits above most defects' scores" in ranked
+    good = verdict_sentences({**counts, "caught": 31, "flagged": 2, "image_auroc": 0.99})[2]
+    assert good.startswith("It catches nearly every defect") and "More good parts were flagged" in good
+
+
+def test_examples_are_kept_per_outcome_and_spread_over_types() -> None:
+    from scae_tf.evaluation.examples import CAUGHT, FALSE_ALARM, MISSED, ExampleKeeper, outcome, pick
+
+    assert outcome("good", True) == FALSE_ALARM and outcome("pit", True) == CAUGHT and outcome("pit", False) == MISSED
+    keeper = ExampleKeeper(per_type=2)
+    assert [keeper.wants("pit", True) for _ in range(3)] == [True, True, False]
+    assert keeper.wants("pit", False) and keeper.wants("good", True)
+
+    class Thumb:
+        def __init__(self, defect_type: str, anomalous: bool):
+            self.defect_type, self.anomalous = defect_type, anomalous
+
+    thumbs = [Thumb("pit", True), Thumb("pit", True), Thumb("scratch", True), Thumb("scratch", False), Thumb("good", True)]
+    assert [t.defect_type for t in pick(thumbs, CAUGHT, 2)] == ["pit", "scratch"]
+    assert [t.defect_type for t in pick(thumbs, CAUGHT)] == ["pit", "scratch", "pit"]
+    assert pick(thumbs, FALSE_ALARM) == [thumbs[4]] and pick(thumbs, MISSED) == [thumbs[3]]
 
 
 def test_method_figures_follow_the_pipeline_verdicts(evaluated, setup, dataset: Path) -> None:

@@ -19,7 +19,7 @@ import logging
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,9 @@ from scae_tf.data.layout import Sample, list_dataset
 from scae_tf.errors import ScaeError
 from scae_tf.evaluation.baselines import Baseline, calibration_scores, default_baselines
 from scae_tf.evaluation.brightness import background_level, global_statistics, match_background
-from scae_tf.evaluation.patch_figures import PatchCounter
+from scae_tf.evaluation.examples import ExampleKeeper
+from scae_tf.evaluation.records import Evaluation, PassRecords, Thumbnail
+from scae_tf.evaluation.report import write_outputs
 from scae_tf.evaluation.shortcut import STATISTICS, shortcut_check
 from scae_tf.imageio import read_image, read_mask, resize
 from scae_tf.metrics import (
@@ -63,55 +65,6 @@ class CalibrationView:
     residual: np.ndarray
     score: float
     background: float
-
-
-@dataclass
-class PassRecords:
-    """Per-image results of one pass (raw or brightness-controlled) over the test set."""
-
-    pixel_size: int
-    scores: dict[str, list[float]] = field(default_factory=dict)
-    predicted: dict[str, list[bool]] = field(default_factory=dict)
-    maps: dict[str, list[np.ndarray]] = field(default_factory=dict)
-    statistics: dict[str, list[float]] = field(default_factory=lambda: {name: [] for name in STATISTICS})
-    ground_truth: list[np.ndarray] = field(default_factory=list)
-    patches: PatchCounter = field(default_factory=PatchCounter)
-    timings: dict[str, list[float]] = field(default_factory=dict)
-    method_threshold: list[float] = field(default_factory=list)
-
-    def add_method(self, name: str, score: float, predicted: bool, pixel_map: np.ndarray) -> None:
-        self.scores.setdefault(name, []).append(float(score))
-        self.predicted.setdefault(name, []).append(bool(predicted))
-        self.maps.setdefault(name, []).append(self.small(pixel_map))
-
-    def small(self, image_map: np.ndarray) -> np.ndarray:
-        return resize(np.asarray(image_map, np.float32), self.pixel_size, "area")
-
-
-@dataclass
-class Thumbnail:
-    """A test image, its method map and ground truth at overlay resolution."""
-
-    name: str
-    defect_type: str
-    image: np.ndarray
-    anomaly_map: np.ndarray
-    ground_truth: np.ndarray
-    object_mask: np.ndarray
-    flagged_corners: list[np.ndarray]  # (4, 2) x, y in thumbnail pixels
-    score: float
-    threshold: float
-    anomalous: bool
-
-
-@dataclass
-class Evaluation:
-    """Everything ``evaluate`` measured: the metrics dict (metrics.json) and plot inputs."""
-
-    metrics: dict[str, Any]
-    labels: np.ndarray
-    passes: dict[str, PassRecords]
-    thumbnails: list[Thumbnail]
 
 
 def select_samples(samples: list[Sample], limit: int | None) -> list[Sample]:
@@ -361,7 +314,7 @@ def evaluate(
     pixel_size: int = 256,
     baselines: Sequence[Baseline] | None = None,
     source: str | None = None,
-    overlay_count: int = 12,
+    examples_per_type: int = 2,
 ) -> Evaluation:
     """Evaluate ``pipeline`` on ``data_root``/test and write metrics.json, plots and report.html to ``out_dir``.
 
@@ -369,8 +322,6 @@ def evaluate(
     baselines' thresholds come from them. metrics.json is written last and atomically, so a
     failed evaluation never leaves a partial one.
     """
-    from scae_tf.evaluation.report import write_outputs
-
     started = time.perf_counter()
     data_root = Path(data_root)
     out_dir = Path(out_dir)
@@ -393,10 +344,10 @@ def evaluate(
     passes = {RAW: PassRecords(pixel_size)}
     if brightness_control:
         passes[CONTROLLED] = PassRecords(pixel_size)
-    thumbnails: list[Thumbnail] = []
-    overlay_indices = set(select_overlay_indices(samples, overlay_count))
+    thumbnails: list[Thumbnail] = []  # the report's examples: caught and missed defects, false alarms
+    examples = ExampleKeeper(per_type=examples_per_type)
     backgrounds = []
-    for index, sample in enumerate(progress(samples, desc="evaluating", total=len(samples))):
+    for sample in progress(samples, desc="evaluating", total=len(samples)):
         image = read_image(sample.path)
         guard.check(image.shape, sample.path)
         truth = read_mask(sample.mask_path, image.shape) if sample.mask_path else np.zeros(image.shape, bool)
@@ -404,7 +355,7 @@ def evaluate(
         _record(passes[RAW], image, result, truth, baselines, thresholds)
         background = background_level(image, np.asarray(result.object_mask, bool))
         backgrounds.append(background)
-        if index in overlay_indices:
+        if examples.wants(sample.defect_type, bool(result.anomalous)):
             thumbnails.append(make_thumbnail(sample, image, result, truth, pixel_size))
         if brightness_control:
             controlled = match_background(image, background, reference_background)
@@ -464,22 +415,6 @@ def evaluate(
     write_outputs(evaluation, out_dir)
     save_json(metrics, out_dir / "metrics.json", sort_keys=False, allow_nan=False)
     return evaluation
-
-
-def select_overlay_indices(samples: list[Sample], count: int) -> list[int]:
-    """Up to ``count`` images for the overlay grid, round-robin over the types (defects first)."""
-    by_type: dict[str, list[int]] = {}
-    for index, sample in enumerate(samples):
-        by_type.setdefault(sample.defect_type, []).append(index)
-    order = sorted(by_type, key=lambda t: (t == "good", t))
-    chosen: list[int] = []
-    depth = 0
-    while len(chosen) < count and any(depth < len(by_type[t]) for t in order):
-        for defect_type in order:
-            if depth < len(by_type[defect_type]) and len(chosen) < count:
-                chosen.append(by_type[defect_type][depth])
-        depth += 1
-    return sorted(chosen)
 
 
 def make_thumbnail(sample: Sample, image: np.ndarray, result: Any, truth: np.ndarray, size: int) -> Thumbnail:
