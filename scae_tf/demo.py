@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import shutil
+import textwrap
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -170,7 +171,7 @@ def run_demo(out: str | Path = "demo_out", fast: bool = False, settings: DemoSet
     inspected = tour.stage(
         "inspect", "a few images with overlays",
         f"scae inspect --bundle {bundle} IMAGE... --out {inspect_dir} --json",
-        lambda: _inspect(bundle, data, inspect_dir, settings),
+        lambda: _inspect(bundle, data, inspect_dir, settings, metrics),
     )
     bench = tour.stage(
         "bench", "latency against the 0.6 s target",
@@ -226,18 +227,37 @@ def _evaluate(bundle: Path, data: Path, report_dir: Path, settings: DemoSettings
     return evaluation.metrics
 
 
-def _inspect(bundle: Path, data: Path, inspect_dir: Path, settings: DemoSettings) -> list[dict[str, Any]]:
+def choose_inspected(samples: list[Any], metrics: dict[str, Any], count: int) -> list[Path]:
+    """One good test image, then defective ones the evaluation caught (one per defect type in turn),
+    then missed ones: so the demo's overlays show a caught defect whenever there is one."""
+    from scae_tf.evaluation.examples import CAUGHT, outcome
+
+    predicted = {image["name"]: image["predicted"]["segmentation_guided"] for image in metrics.get("images", [])}
+    good = [s.path for s in samples if s.label == 0][:1]
+    defective = [s for s in samples if s.label == 1]
+    caught = [s for s in defective if outcome(s.defect_type, bool(predicted.get(s.name))) == CAUGHT]
+    missed = [s for s in defective if s not in caught]
+    ordered: list[Path] = []
+    for group in (caught, missed):
+        by_type: dict[str, list[Path]] = {}
+        for sample in group:
+            by_type.setdefault(sample.defect_type, []).append(sample.path)
+        for depth in range(max((len(paths) for paths in by_type.values()), default=0)):
+            ordered += [paths[depth] for _, paths in sorted(by_type.items()) if depth < len(paths)]
+    return good + ordered[: max(0, count - len(good))]
+
+
+def _inspect(
+    bundle: Path, data: Path, inspect_dir: Path, settings: DemoSettings, metrics: dict[str, Any]
+) -> list[dict[str, Any]]:
     """Inspect one good and a few defective test images like `scae inspect --out`: overlays + JSON lines."""
     from scae_tf.data.layout import list_dataset
     from scae_tf.pipeline import load_pipeline
     from scae_tf.runtime.inspection import collect_inputs, inspect_inputs, record_json, record_line
 
     samples = list_dataset(data, "test")
-    good = [s.path for s in samples if s.label == 0][:1]
-    defective = [s.path for s in samples if s.label == 1]
-    wanted = max(0, settings.inspect_images - len(good))
-    step = max(1, len(defective) // max(1, wanted))
-    chosen = good + defective[::step][:wanted]
+    chosen = choose_inspected(samples, metrics, settings.inspect_images)
+    labels = {s.path: s.label for s in samples}
     images, _ = collect_inputs(chosen)
     with c_stderr_captured():
         pipeline = load_pipeline(bundle, threads=settings.threads)
@@ -247,7 +267,7 @@ def _inspect(bundle: Path, data: Path, inspect_dir: Path, settings: DemoSettings
         if record.error is not None:
             raise ScaeError(record.error)
         log.info("  %s", record_line(record))
-        lines.append(record_json(record))
+        lines.append({**record_json(record), "defective": bool(labels[record.path])})
     (inspect_dir / "inspect.jsonl").write_text("".join(json.dumps(line) + "\n" for line in lines))
     return lines
 
@@ -272,12 +292,16 @@ def _summary(
     elapsed: float,
     fast: bool,
 ) -> dict[str, Any]:
+    from scae_tf.evaluation.verdict import verdict_counts
     from scae_tf.timing import TARGET_SECONDS
 
+    caught = [r["overlay"] for r in inspected if r["defective"] and r["anomalous"] and r.get("overlay")]
     return {
         "fast": fast,
         "elapsed_seconds": elapsed,
         "stage_seconds": durations,
+        "verdict": verdict_counts(metrics),
+        "caught_overlay": caught[0] if caught else None,
         "image_auroc": metrics.get("image_auroc"),
         "accuracy": metrics.get("accuracy"),
         "pixel_auroc": metrics.get("pixel_auroc"),
@@ -285,7 +309,7 @@ def _summary(
         "median_latency_ms": bench["median_ms"],
         "target_ms": TARGET_SECONDS * 1000.0,
         "speedup_vs_target": bench["speedup_vs_target"],
-        "inspected": [{"path": r["path"], "anomalous": r["anomalous"], "score": r["score"]} for r in inspected],
+        "inspected": [{key: r.get(key) for key in ("path", "defective", "anomalous", "score", "overlay")} for r in inspected],
         "report_html": str(out / "report" / "report.html"),
         "overlays": str(out / "inspect"),
         "cores": os.cpu_count(),
@@ -293,6 +317,9 @@ def _summary(
 
 
 def format_summary(summary: dict[str, Any]) -> str:
+    """The demo's closing lines: the verdict in plain words first, then the figures and where to look."""
+    from scae_tf.evaluation.verdict import verdict_sentences
+
     def pct(x: float | None) -> str:
         return "n/a" if x is None else f"{100 * x:.1f} %"
 
@@ -300,9 +327,19 @@ def format_summary(summary: dict[str, Any]) -> str:
         return "n/a" if x is None else f"{x:.3f}"
 
     minutes, seconds = divmod(round(summary["elapsed_seconds"]), 60)
+    headline, setting, reading = verdict_sentences(summary["verdict"])
+    if summary["caught_overlay"]:
+        example = f"  a caught defect: {summary['caught_overlay']}"
+    elif summary["verdict"]["caught"]:
+        example = "  caught defects: shown in the report (Examples)"
+    else:
+        example = "  no caught defect to show: at this threshold the model called every defective test part good"
     lines = [
         f"scae demo finished in {minutes} min {seconds:02d} s on {summary['cores']} cores"
         + ("  (--fast: plumbing check, the model is barely trained)" if summary["fast"] else ""),
+        *textwrap.wrap(headline, 110, initial_indent="  ", subsequent_indent="  "),
+        *textwrap.wrap(f"{setting} {reading}", 110, initial_indent="  ", subsequent_indent="  "),
+        example,
         f"  image AUROC   {num(summary['image_auroc'])}   (pixel AUROC {num(summary['pixel_auroc'])}, AUPRO {num(summary['aupro'])})",
         f"  accuracy      {pct(summary['accuracy'])} at the calibrated threshold (reference work: 88 %)",
         f"  latency       {summary['median_latency_ms']:.1f} ms median per image, int8 TFLite, "

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
-from scae_tf.demo import MARKER, format_summary, prepare_out
+from scae_tf.data.layout import Sample
+from scae_tf.demo import MARKER, choose_inspected, format_summary, prepare_out
 from scae_tf.errors import ScaeError
 
 
@@ -49,3 +51,37 @@ def test_demo_fast_runs_every_stage(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert str(out / "report" / "report.html") in printed
     assert format_summary(summary) in printed
+    verdict = summary["verdict"]
+    assert f"Caught {verdict['caught']} of {verdict['defective']} defective parts" in printed
+    assert f"flagged {verdict['flagged']} of {verdict['good']} good parts" in printed
+    if summary["caught_overlay"]:
+        assert Path(summary["caught_overlay"]).is_file() and summary["caught_overlay"] in printed
+
+
+def _summary(caught: int, overlay: str | None, auroc: float) -> dict:
+    return {
+        "fast": False, "elapsed_seconds": 109.0, "cores": 2, "image_auroc": auroc, "pixel_auroc": 0.9, "aupro": 0.8,
+        "accuracy": 0.4, "median_latency_ms": 4.9, "speedup_vs_target": 122.0, "target_ms": 600.0,
+        "overlays": "demo_out/inspect", "report_html": "demo_out/report/report.html", "caught_overlay": overlay,
+        "verdict": {"caught": caught, "defective": 32, "flagged": 1, "good": 16, "threshold": 2.5,
+                    "target_false_alarm_rate": 0.01, "image_auroc": auroc},
+    }
+
+
+def test_summary_says_in_plain_words_what_was_caught_and_flagged():
+    text = format_summary(_summary(30, "demo_out/inspect/scratch_003.overlay.png", 0.98))
+    assert "Caught 30 of 32 defective parts (94 %); flagged 1 of 16 good parts (6 %)" in text
+    assert "a caught defect: demo_out/inspect/scratch_003.overlay.png" in text
+    assert "It catches nearly every defect" in text and "1 % false-alarm target" in text
+    few = format_summary(_summary(0, None, 0.6))
+    assert "Caught 0 of 32 defective parts" in few and "It misses most defects" in few
+    assert "no caught defect to show" in few
+
+
+def test_inspected_images_put_caught_defects_first(tmp_path):
+    samples = [Sample(tmp_path / f"{kind}/{i}.png", int(kind != "good"), kind) for kind in ("good", "pit", "scratch")
+               for i in range(3)]
+    caught = {"pit/2.png", "scratch/1.png"}
+    metrics = {"images": [{"name": s.name, "predicted": {"segmentation_guided": s.name in caught}} for s in samples]}
+    chosen = choose_inspected(samples, metrics, 4)
+    assert [p.relative_to(tmp_path).as_posix() for p in chosen] == ["good/0.png", "pit/2.png", "scratch/1.png", "pit/0.png"]
