@@ -44,11 +44,12 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from scae_tf.synthetic.common import MASK_THRESHOLD, MAX_DEFECT_CONTRAST, change_mask, smooth_noise
+from scae_tf.synthetic.common import MAX_DEFECT_CONTRAST, change_mask, channel_max, smooth_noise
 from scae_tf.synthetic.common import signal_to_clutter as measure_signal_to_clutter
 
 Painter = Callable[..., tuple[np.ndarray, np.ndarray]]  # (image, rng, region_mask, signal_to_clutter=None)
 _ATTEMPTS = 20
+_MIN_PIXELS = 6  # a defect smaller than this is resampled (it would be invisible at any scale)
 TARGET_SIGNAL_TO_CLUTTER = (1.5, 2.2)  # each defect's strength is drawn from this range (see the module docstring)
 GEOMETRIC_DEFECTS = ("chip",)  # material missing: background shows through, subtle by size, not scaled
 
@@ -347,30 +348,32 @@ _FIELD_PAINTERS = {
 
 def _relative_change(new: np.ndarray, image: np.ndarray, mask: np.ndarray) -> float:
     """Largest change on the mask relative to the local intensity (channel mean in colour)."""
-    diff = np.abs(new - image)
-    level = image
-    if diff.ndim == 3:
-        diff, level = diff.max(axis=2), image.mean(axis=2)
-    return float((diff[mask] / np.maximum(level[mask], 0.05)).max())
+    level = image.mean(axis=2) if image.ndim == 3 else image
+    return float((channel_max(np.abs(new - image))[mask] / np.maximum(level[mask], 0.05)).max())
 
 
 def _scale_to_target(image: np.ndarray, new: np.ndarray, region: np.ndarray, target: float) -> np.ndarray:
     """Scale the painted change so the defect stands out of the local texture by ``target``
-    (signal/clutter, measured on a window around it), never beyond MAX_DEFECT_CONTRAST."""
+    (signal/clutter, measured around it), never beyond MAX_DEFECT_CONTRAST of the local intensity."""
+    changed = channel_max(np.abs(new - image)) > 0
+    if not changed.any():
+        return new
+    ys, xs = np.nonzero(changed)
+    pad = 16
+    box = (slice(max(0, ys.min() - pad), ys.max() + pad + 1), slice(max(0, xs.min() - pad), xs.max() + pad + 1))
+    before, after, inside = image[box], new[box], region[box]
     for _ in range(3):
-        mask = change_mask(new, image) & region
+        mask = change_mask(after, before) & inside
         if mask.sum() < 4:
-            return new
-        ys, xs = np.nonzero(mask)
-        pad = 12
-        box = (slice(max(0, ys.min() - pad), ys.max() + pad + 1), slice(max(0, xs.min() - pad), xs.max() + pad + 1))
-        ratio = measure_signal_to_clutter(new[box], image[box], mask[box])
-        factor = target / max(ratio, 1e-6)
-        factor = min(factor, MAX_DEFECT_CONTRAST / max(_relative_change(new, image, mask), 1e-6))
+            break
+        factor = target / max(measure_signal_to_clutter(after, before, mask), 1e-6)
+        factor = min(factor, MAX_DEFECT_CONTRAST / max(_relative_change(after, before, mask), 1e-6))
         if abs(factor - 1) < 0.03:
-            return new
-        new = np.clip(image + factor * (new - image), 0, 1).astype(np.float32)
-    return new
+            break
+        after = np.clip(before + factor * (after - before), 0, 1).astype(np.float32)
+    out = new.copy()
+    out[box] = after
+    return out
 
 
 def _painter(name: str) -> Painter:
@@ -383,16 +386,18 @@ def _painter(name: str) -> Painter:
             raise ValueError(f"{name}: region_mask must be a non-empty bool mask of the image's height and width")
         dist, weight = (None, None) if name == "chip" else _interior(region)
         target = float(rng.uniform(*TARGET_SIGNAL_TO_CLUTTER)) if signal_to_clutter is None else float(signal_to_clutter)
-        new, mask = image, np.zeros(region.shape, bool)
-        for _ in range(_ATTEMPTS):  # resample the rare defect that lands where it changes nothing visible
+        best, best_mask = image, np.zeros(region.shape, bool)
+        for _ in range(_ATTEMPTS):  # resample the rare defect that lands where it changes (almost) nothing
             new = _chip(image, rng, region) if name == "chip" else _FIELD_PAINTERS[name](image, rng, dist, weight)
             new = np.clip(new, 0, 1).astype(np.float32)
             if name not in GEOMETRIC_DEFECTS:
                 new = _scale_to_target(image, new, region, target)
             mask = change_mask(new, image) & region
-            if mask.sum() >= 4 and np.abs(new - image).max() > 3 * MASK_THRESHOLD:
+            if mask.sum() > best_mask.sum():
+                best, best_mask = new, mask
+            if mask.sum() >= _MIN_PIXELS:
                 break
-        return new, mask
+        return best, best_mask
 
     paint.__name__ = f"paint_{name}"
     paint.__doc__ = (
