@@ -85,3 +85,29 @@ def test_inspected_images_put_caught_defects_first(tmp_path):
     metrics = {"images": [{"name": s.name, "predicted": {"segmentation_guided": s.name in caught}} for s in samples]}
     chosen = choose_inspected(samples, metrics, 4)
     assert [p.relative_to(tmp_path).as_posix() for p in chosen] == ["good/0.png", "pit/2.png", "scratch/1.png", "pit/0.png"]
+
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_tables_end_with_a_blank_line():
+    """A line glued to a table renders as one more table row, not as the paragraph it is."""
+    lines = README.read_text().splitlines()
+    glued = [n + 2 for n, (line, after) in enumerate(zip(lines, lines[1:], strict=False))
+             if line.startswith("|") and after.strip() and not after.startswith("|")]
+    assert glued == [], f"README.md lines {glued} follow a table without a blank line"
+
+
+def test_readme_quotes_the_demo_verdict_as_the_demo_prints_it():
+    import re
+
+    from scae_tf.evaluation.verdict import verdict_sentences
+
+    text = " ".join(README.read_text().split())  # quotes may wrap across lines
+    quoted = re.findall(r'"(Caught (\d+) of (\d+) defective parts.*?)"', text)
+    assert quoted, "README.md should quote the demo's verdict line"
+    for sentence, caught, defective in quoted:
+        flagged, good = map(int, re.search(r"flagged (\d+) of (\d+) good parts", sentence).groups())
+        counts = {"caught": int(caught), "defective": int(defective), "flagged": flagged, "good": good,
+                  "threshold": None, "target_false_alarm_rate": 0.01, "image_auroc": None}
+        assert sentence == verdict_sentences(counts)[0]
