@@ -32,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from scae_tf.config import RunConfig, from_dict, load_config, save_json, to_dict
+from scae_tf.artifacts import RunDir, Split
+from scae_tf.config import RunConfig, from_dict, save_json, to_dict
 from scae_tf.errors import ScaeError
 from scae_tf.imageio import read_image, resize, write_png
 from scae_tf.implant import CONTRAST_RANGE, IMPLANT_KINDS, implant_defect
@@ -42,25 +43,13 @@ log = logging.getLogger(__name__)
 
 PROXY_VERSION = 1
 PROXY_FILE = "proxy.json"
-MODEL_FILES = ("segmenter.keras", "cae.keras")
-
-
-def _read_split(run: Path) -> dict[str, list[str]]:
-    path = run / "split.json"
-    if not path.is_file():
-        raise ScaeError("no split.json: pass a run dir written by `scae train`", run)
-    try:
-        data = json.loads(path.read_text())
-        return {key: [str(p) for p in data[key]] for key in ("train", "validation")}
-    except (ValueError, KeyError, TypeError) as err:
-        raise ScaeError(f"corrupt split file ({err}); restore it from the run", path) from None
 
 
 def _held_out_pool(run: Path, data: Path) -> list[Path]:
     """Good images the run never trained on: its validation slice plus train/good files not in its train list."""
-    split = _read_split(run)
-    trained = {Path(p).name for p in split["train"]}
-    pool = {Path(p).name: Path(p) for p in split["validation"]}
+    split = RunDir(run).split()
+    trained = {Path(p).name for p in split.train}
+    pool = {Path(p).name: Path(p) for p in split.validation}
     folder = data / "train" / "good"
     if folder.is_dir():
         for path in sorted(folder.iterdir()):
@@ -105,7 +94,8 @@ def make_proxy(
         raise ScaeError("output folder is not empty; choose a new --out or pass --force", out)
     if not out.parent.is_dir():
         raise ScaeError("parent folder does not exist; create it first", out.parent)
-    config = load_config(run / "config.json") if (run / "config.json").is_file() else RunConfig()
+    source = RunDir(run)
+    config = source.config() if source.config_file.is_file() else RunConfig()  # only its work size is used
     pool = _held_out_pool(run, data)
     if len(pool) < 8:
         raise ScaeError(f"only {len(pool)} held-out good image(s); the proxy needs at least 8 (4 to calibrate, 4 to test)", run)
@@ -205,32 +195,30 @@ def make_variant(
     as ``scae train`` would have written it with these settings, for the final test-set evaluation.
     """
     from scae_tf.calibration import calibrate
-    from scae_tf.keras_backend import KerasBackend
-    from scae_tf.preprocessing import Preprocessor, PreprocessState
-    from scae_tf.training.split import save_split
+    from scae_tf.preprocessing import Preprocessor
 
-    run, out = Path(run).resolve(), Path(out)
+    source, variant = RunDir(Path(run).resolve()), RunDir(out)
+    run, out = source.path, variant.path
     if out.exists() and any(out.iterdir()) and not force:
         raise ScaeError("output folder is not empty; choose a new --out or pass --force", out)
-    base = load_config(run / "config.json")
-    config = apply_overrides(base, overrides)
-    state = PreprocessState.load(run / "preprocessing.json")
+    config = apply_overrides(source.config(), overrides)
+    state = source.preprocess_state()
     state.config = config.preprocess
     out.mkdir(parents=True, exist_ok=True)
-    for name in MODEL_FILES:
-        link = out / name
+    for model in ("segmenter", "cae"):
+        link = variant.model_file(model)
         if link.is_symlink() or link.exists():
             link.unlink()
-        os.symlink(run / name, link)
-    save_json(config, out / "config.json")
-    state.save(out / "preprocessing.json")
-    calibration_files = list(read_proxy(proxy)["calibration"]) if proxy is not None else _read_split(run)["validation"]
-    save_split({"train": [], "validation": calibration_files, "calibration": calibration_files}, out / "split.json")
-    backend = KerasBackend.from_run_dir(out)
+        os.symlink(source.model_file(model), link)
+    save_json(config, variant.config_file)
+    state.save(variant.preprocessing_file)
+    calibration_files = list(read_proxy(proxy)["calibration"]) if proxy is not None else source.split().validation
+    variant.write_split(Split(train=[], validation=calibration_files))
+    backend = variant.backend()
     preprocessor = Preprocessor(state)
     works = [preprocessor.work_image(read_image(p)) for p in calibration_files]
     calibration = calibrate(backend, preprocessor, config.postprocess, works, names=calibration_files)
-    calibration.save(out / "calibration.json")
+    calibration.save(variant.calibration_file)
     (out / "variant.json").write_text(json.dumps({"run": str(run), "proxy": str(Path(proxy).resolve()) if proxy else None, "set": list(overrides)}, indent=1) + "\n")
     return out
 

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from scae_tf.artifacts import PRECISIONS, RunDir
 from scae_tf.errors import ScaeError
 
 log = logging.getLogger(__name__)
@@ -38,11 +39,10 @@ TEST_SETS = ("raw", "brightness_controlled")
 COLUMNS = ("image_auroc", "accuracy", "pixel_auroc", "aupro")
 METHOD = "segmentation_guided"
 REFERENCE_ACCURACY = 0.88
-RUN_FILES = ("config.json", "preprocessing.json", "calibration.json", "segmenter.keras", "cae.keras", "split.json")
 
 
 def is_finished_run(run_dir: Path) -> bool:
-    return all((run_dir / name).is_file() for name in RUN_FILES)
+    return RunDir(run_dir).complete
 
 
 # ---------------------------------------------------------------------------------------------
@@ -84,7 +84,7 @@ def prepare_run(
 
 def export_precisions(run_dir: Path, out: Path, precisions: Sequence[str], threads: int) -> dict[str, Path]:
     """One bundle per precision under ``out`` (always re-exported: a bundle must match its run)."""
-    from export import export_bundle
+    from scae_tf.exporting import export_bundle
 
     bundles = {}
     for precision in precisions:
@@ -252,7 +252,7 @@ def build_report(
     evaluations: dict[str, dict[str, Any]], data: Path, run_dir: Path, dataset_name: str, command: str
 ) -> dict[str, Any]:
     """Combine the metrics.json of every precision into the quality report."""
-    from benchmarks.latency import machine_info
+    from scae_tf.latency import machine_info
 
     if not evaluations:
         raise ValueError("no evaluations to tabulate")
@@ -349,7 +349,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", required=True, type=Path, help="folder for data, run, bundles, evaluations and quality.md/.json")
     parser.add_argument("--data", default=SYNTHETIC, help="dataset folder (MVTec layout), or 'synthetic' (default): generate the embedded one")
     parser.add_argument("--run", type=Path, help="reuse this run dir when finished (else train into it); default OUT/run")
-    parser.add_argument("--precisions", nargs="+", default=list(DEFAULT_PRECISIONS), choices=("fp32", "fp16", "int8"))
+    parser.add_argument("--precisions", nargs="+", default=list(DEFAULT_PRECISIONS), choices=PRECISIONS)
     parser.add_argument("--config", help="training config file (JSON/YAML, any subset of the run config)")
     parser.add_argument("--image-size", type=int, help="training work size (default: the config's; 256 for synthetic)")
     parser.add_argument("--epochs", type=int, help="CAE epochs (also caps the segmenter epochs)")

@@ -1,11 +1,8 @@
-"""Keras -> TFLite export: conversion (fp32 / fp16 / int8), parity checks, bundle writing.
+"""Script layer over ``scae_tf.exporting`` (the implementation lives in the package).
 
-Needs TensorFlow (training workstation). The bundle it writes is read by ``scae_tf.runtime``
-on inspection PCs without TensorFlow.
+    python -m export RUN_DIR --out BUNDLE [--precision fp32|fp16|int8]   # same as `scae export`
 """
 
-from export.bundle import export_bundle
-from export.convert import PRECISIONS, convert_model
-from scae_tf.keras_backend import load_keras_model
+from scae_tf.exporting import convert_model, export_bundle
 
-__all__ = ["PRECISIONS", "convert_model", "export_bundle", "load_keras_model"]
+__all__ = ["convert_model", "export_bundle"]

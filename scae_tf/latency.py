@@ -1,4 +1,4 @@
-"""Latency of the full inspection path (``scae bench``), against the reference's 0.6 s per image.
+"""Latency of the full inspection path (``scae bench``), against the 0.6 s per image target.
 
 Each configuration (the bundle under test, other TFLite precisions, the Keras ``tf.function``
 back-end) runs in its own fresh Python process, one after the other, so that
@@ -35,13 +35,13 @@ from typing import Any
 
 import numpy as np
 
+from scae_tf.artifacts import is_bundle, names, peek_manifest
 from scae_tf.config import save_json
 from scae_tf.errors import ScaeError
+from scae_tf.timing import STAGES, TARGET_SECONDS
 
 log = logging.getLogger(__name__)
 
-TARGET_SECONDS = 0.6  # the reference work's per-inference time
-STAGES = ("decode", "segment", "pose", "reconstruct", "postprocess", "total")
 MIN_IMAGES = 100
 WORKER_TIMEOUT_S = 1800
 
@@ -317,7 +317,7 @@ def measure_variant(variant: Variant, paths: Sequence[Path], images: int, warmup
     with tempfile.TemporaryDirectory(prefix="scae-bench-") as tmp:
         spec_file, result_file = Path(tmp) / "spec.json", Path(tmp) / "result.json"
         spec_file.write_text(json.dumps(spec))
-        cmd = [sys.executable, "-m", "benchmarks.latency", "--worker", str(spec_file), str(result_file)]
+        cmd = [sys.executable, "-m", "scae_tf.latency", "--worker", str(spec_file), str(result_file)]
         log.info("bench: timing %s (%d images after %d warm-up, %d threads)", variant.name, images, warmup, threads)
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=WORKER_TIMEOUT_S)
         if result_file.is_file():
@@ -334,18 +334,16 @@ def measure_variant(variant: Variant, paths: Sequence[Path], images: int, warmup
 
 
 def bundle_precision(bundle: Path) -> str:
-    manifest = bundle / "manifest.json"
-    if not manifest.is_file():
-        raise ScaeError("not a bundle (no manifest.json); pass the folder written by `scae export`", bundle)
-    try:
-        return str(json.loads(manifest.read_text()).get("precision", "unknown"))
-    except json.JSONDecodeError as err:
-        raise ScaeError(f"manifest.json is not valid JSON ({err}); re-export the bundle", manifest) from None
+    """The precision the manifest states (a label; the worker verifies the bundle before timing it)."""
+    manifest = peek_manifest(bundle)
+    if manifest is None:
+        raise ScaeError(f"not a bundle (no readable {names.MANIFEST}); pass the folder written by `scae export`", bundle)
+    return str(manifest.get("precision", "unknown"))
 
 
 def export_precision(run_dir: Path, out: Path, precision: str) -> Path:
     """Export ``run_dir`` at ``precision`` into ``out`` (a bundle) with the project's exporter."""
-    from export import export_bundle
+    from scae_tf.exporting import export_bundle
 
     export_bundle(run_dir, out, precision=precision)
     return out
@@ -365,10 +363,10 @@ def plan_variants(
         log.info("bench: exporting %s at %s into %s", keras_run, precision, out)
         variants.append(Variant(f"tflite-{precision}", "tflite", export_precision(keras_run, out, precision), precision))
     if keras_run is not None:
-        if (keras_run / "manifest.json").is_file():
+        if is_bundle(keras_run):
             raise ScaeError("--keras needs a run dir written by `scae train`, not a bundle", keras_run)
-        if not (keras_run / "config.json").is_file():
-            raise ScaeError("not a run dir (no config.json); pass the folder written by `scae train`", keras_run)
+        if not (keras_run / names.CONFIG).is_file():
+            raise ScaeError(f"not a run dir (no {names.CONFIG}); pass the folder written by `scae train`", keras_run)
         variants.append(Variant("keras", "keras", keras_run, "keras"))
     return variants
 
@@ -381,7 +379,7 @@ def _agreement(reference: dict[str, list], other: dict[str, list]) -> float | No
 
 
 def _model_bytes(bundle: Path) -> int:
-    return sum(p.stat().st_size for p in bundle.glob("*.tflite"))
+    return sum((bundle / name).stat().st_size for name in names.TFLITE_MODELS.values())
 
 
 def run_benchmark(
@@ -493,11 +491,12 @@ def format_table(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "python -m scae_tf.latency") -> int:
+    """Command line (what ``scae bench`` runs), and the entry of the per-variant worker process."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["--worker"]:
         return _worker_entry(argv[1:])
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.latency", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     add_arguments(parser)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
@@ -520,7 +519,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--precisions",
         nargs="+",
         default=[],
-        choices=("fp32", "fp16", "int8"),
+        choices=names.PRECISIONS,
         help="also time these TFLite precisions, exported from --keras RUN_DIR into a temporary folder",
     )
 

@@ -13,25 +13,19 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
 
 import numpy as np
 
+from scae_tf.artifacts import open_artifact
+from scae_tf.backends import Backend
 from scae_tf.calibration import Calibration
-from scae_tf.config import PostprocessConfig, RunConfig, load_config
-from scae_tf.errors import ScaeError
+from scae_tf.config import PostprocessConfig
 from scae_tf.imageio import read_image
 from scae_tf.pose import Pose, crop_corners_in_image, warp_to_image
 from scae_tf.postprocess import FlaggedPatch, PatchTable, PostProcessor
 from scae_tf.preprocessing import Preprocessor, PreprocessState
 from scae_tf.residual import residual_map
-
-STAGES = ("decode", "segment", "pose", "reconstruct", "postprocess", "total")
-
-
-class Backend(Protocol):
-    def segment(self, image: np.ndarray) -> np.ndarray: ...
-    def reconstruct(self, crop: np.ndarray) -> np.ndarray: ...
+from scae_tf.timing import STAGES
 
 
 @dataclass
@@ -165,39 +159,9 @@ class InspectionPipeline:
         )
 
 
-def _run_config(folder: Path) -> RunConfig:
-    path = folder / "config.json"
-    return load_config(path) if path.is_file() else RunConfig()
-
-
 def load_pipeline(path: str | Path, threads: int = 2) -> InspectionPipeline:
-    """Open a bundle (folder with ``manifest.json``: TFLite, hashes verified) or a run dir (Keras, needs TF)."""
-    folder = Path(path)
-    if not folder.is_dir():
-        raise ScaeError("not a folder; pass a run dir written by `scae train` or a bundle written by `scae export`", folder)
-    is_bundle = (folder / "manifest.json").is_file()
-    bundle = None
-    if is_bundle:
-        from scae_tf.runtime import open_bundle
-
-        bundle = open_bundle(folder)  # verifies every file's sha256 before anything is read
-    for name, fix in (
-        ("preprocessing.json", "re-run `scae train` or restore the file"),
-        ("calibration.json", "re-run `scae train` (it calibrates after training) or restore the file"),
-    ):
-        if not (folder / name).is_file():
-            kind = "bundle" if is_bundle else "run dir"
-            raise ScaeError(f"this {kind} has no {name}; {fix}", folder)
-    state = PreprocessState.load(folder / "preprocessing.json")
-    calibration = Calibration.load(folder / "calibration.json")
-    config = _run_config(folder).postprocess
-    calibration.check_compatible(config, (state.config.crop_height, state.config.crop_width), folder / "calibration.json")
-    if is_bundle:
-        from scae_tf.runtime import LiteBackend
-
-        backend: Backend = LiteBackend.from_bundle(bundle, threads=threads)
-    else:
-        from scae_tf.keras_backend import KerasBackend
-
-        backend = KerasBackend.from_run_dir(folder)
-    return InspectionPipeline(backend, state, calibration, config)
+    """Open a run dir (Keras back-end, needs TensorFlow) or a bundle (TFLite, hashes verified first)."""
+    artifact = open_artifact(path)
+    config, state = artifact.config(), artifact.preprocess_state()
+    calibration = artifact.calibration(config, state)
+    return InspectionPipeline(artifact.backend(threads), state, calibration, config.postprocess)

@@ -52,10 +52,9 @@ def random_images(count: int, shape: tuple[int, ...], seed: int = 0) -> np.ndarr
 
 def write_plain_bundle(out: Path, segmenter, cae, precision: str = "fp32") -> dict:
     """A bundle of two tiny models with placeholder JSON files (runtime tests need no pipeline)."""
-    from export.bundle import write_bundle
-    from export.convert import convert_model
+    from scae_tf.artifacts import FORMAT_VERSION, write_bundle
     from scae_tf.config import RunConfig, save_json
-    from scae_tf.runtime.bundle import FORMAT_VERSION
+    from scae_tf.exporting.convert import convert_model
 
     sources = out.parent / f"{out.name}-sources"
     sources.mkdir(parents=True, exist_ok=True)
@@ -93,11 +92,11 @@ def make_tiny_run(run_dir: Path, data_root: Path, n_validation: int = 4, epochs:
     """
     import keras
 
+    from scae_tf.backends.keras_backend import KerasBackend
     from scae_tf.calibration import calibrate
     from scae_tf.config import save_json
     from scae_tf.data.layout import list_dataset
     from scae_tf.imageio import read_image, resize
-    from scae_tf.keras_backend import KerasBackend
     from scae_tf.models.cae import build_cae
     from scae_tf.models.unet import build_unet
     from scae_tf.preprocessing import Preprocessor, fit_preprocess_state
@@ -158,7 +157,7 @@ def cached_tiny_run(base: Path) -> tuple[Path, Path]:
 
 def cached_bundle(base: Path, precision: str) -> Path:
     """The tiny run exported at ``precision`` (once per session)."""
-    from export import export_bundle
+    from scae_tf.exporting import export_bundle
 
     _, run = cached_tiny_run(base)
     out = base / "edge-tiny" / f"bundle-{precision}"

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from scae_tf.runtime import LiteModel
+from scae_tf.backends.litert import LiteModel
 
 
 def assert_litert_parity(

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks import latency
+from scae_tf import latency
 from scae_tf.errors import ScaeError
 
 

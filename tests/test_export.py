@@ -41,7 +41,7 @@ TOLERANCE = {"fp32": 1e-5, "fp16": 5e-3, "int8": 0.06}
 )
 def test_converted_models_match_keras(real_models, name, precision):
     atol = TOLERANCE[precision]
-    from export.convert import convert_model
+    from scae_tf.exporting.convert import convert_model
 
     model = real_models[name]
     shape = tuple(model.inputs[0].shape[1:3])
@@ -54,8 +54,8 @@ def test_converted_models_match_keras(real_models, name, precision):
 def test_parity_helper_fails_on_a_different_model(real_models):
     import keras
 
-    from export.convert import convert_model
     from scae_tf.config import UnetConfig
+    from scae_tf.exporting.convert import convert_model
     from scae_tf.models.unet import build_unet
 
     keras.utils.set_random_seed(99)
@@ -65,7 +65,7 @@ def test_parity_helper_fails_on_a_different_model(real_models):
 
 
 def test_int8_needs_representative_data_and_known_precision(real_models):
-    from export.convert import convert_model
+    from scae_tf.exporting.convert import convert_model
 
     with pytest.raises(ValueError, match="representative"):
         convert_model(real_models["unet"], "int8")
@@ -76,8 +76,8 @@ def test_int8_needs_representative_data_and_known_precision(real_models):
 @pytest.mark.parametrize("precision", ["fp32", "fp16", "int8"])
 def test_export_bundle_manifest_and_parity(tmp_path_factory, precision):
     from scae_tf import __version__
+    from scae_tf.artifacts import open_bundle, sha256_file
     from scae_tf.config import config_hash, load_config
-    from scae_tf.runtime import LiteBackend, open_bundle, sha256_file
 
     base = tmp_path_factory.getbasetemp()
     _, run = cached_tiny_run(base)
@@ -105,7 +105,7 @@ def test_export_bundle_manifest_and_parity(tmp_path_factory, precision):
         assert parity["pipeline"]["verdict_agreement"] == 1.0 and parity["pipeline"]["patch_flag_agreement"] == 1.0
     else:
         assert 0 < parity["cae"]["max_abs"] < 0.2
-    backend = LiteBackend.from_bundle(path)
+    backend = open_bundle(path).backend()
     assert backend.cae.quantized_io == (precision == "int8") and manifest["representative_images"] == (6 if precision == "int8" else 0)
 
 
@@ -120,7 +120,8 @@ def _leftovers(folder):
 
 
 def test_failed_export_leaves_nothing(tmp_path_factory, tmp_path, monkeypatch):
-    import export.bundle as bundle_module
+    import scae_tf.artifacts.bundle as bundle_writer
+    import scae_tf.exporting.bundle as bundle_module
 
     _, run = cached_tiny_run(tmp_path_factory.getbasetemp())
 
@@ -128,7 +129,7 @@ def test_failed_export_leaves_nothing(tmp_path_factory, tmp_path, monkeypatch):
         (path.parent / "partial-manifest").write_text("half")
         raise OSError("disk full")
 
-    monkeypatch.setattr(bundle_module, "save_json", broken_save)
+    monkeypatch.setattr(bundle_writer, "save_json", broken_save)
     monkeypatch.setattr(bundle_module, "_measure_parity", lambda *args: {"images": 0})  # not under test here
     with pytest.raises(OSError, match="disk full"):
         bundle_module.export_bundle(run, tmp_path / "bundle", "fp32")
@@ -148,8 +149,8 @@ def test_failed_export_leaves_nothing(tmp_path_factory, tmp_path, monkeypatch):
 
 
 def test_existing_bundle_is_kept_unless_forced(tmp_path_factory, tmp_path):
-    from export import export_bundle
-    from scae_tf.runtime import open_bundle
+    from scae_tf.artifacts import open_bundle
+    from scae_tf.exporting import export_bundle
 
     base = tmp_path_factory.getbasetemp()
     _, run = cached_tiny_run(base)
@@ -170,7 +171,7 @@ def test_existing_bundle_is_kept_unless_forced(tmp_path_factory, tmp_path):
 
 
 def test_incomplete_run_dir_is_named(tmp_path_factory, tmp_path):
-    from export import export_bundle
+    from scae_tf.exporting import export_bundle
 
     _, run = cached_tiny_run(tmp_path_factory.getbasetemp())
     partial = tmp_path / "run"
@@ -201,7 +202,7 @@ def test_export_command(tmp_path_factory, tmp_path, capsys):
 def test_evenly_spaced_is_spread_and_deterministic():
     from pathlib import Path
 
-    from export.bundle import evenly_spaced
+    from scae_tf.exporting.bundle import evenly_spaced
 
     items = [Path(str(i)) for i in range(10)]
     assert evenly_spaced(items, 3) == [Path("0"), Path("4"), Path("9")]
@@ -212,7 +213,7 @@ def test_evenly_spaced_is_spread_and_deterministic():
 def test_pipeline_agreement_compares_flags_by_position_and_counts_failures():
     from types import SimpleNamespace
 
-    from export.parity import pipeline_agreement
+    from scae_tf.exporting.parity import pipeline_agreement
 
     def result(anomalous, score, flags):
         positions = np.array(list(flags), dtype=int).reshape(-1, 2)

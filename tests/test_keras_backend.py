@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from scae_tf.artifacts import RunDir
+from scae_tf.backends.keras_backend import KerasBackend
 from scae_tf.config import CaeConfig, UnetConfig
 from scae_tf.errors import ScaeError
-from scae_tf.keras_backend import KerasBackend
 from scae_tf.models import build_cae, build_unet
 
 
@@ -20,7 +21,7 @@ def run_dir(tmp_path_factory):
 
 
 def test_contract_shapes_and_values(run_dir):
-    backend = KerasBackend.from_run_dir(run_dir)
+    backend = RunDir(run_dir).backend()
     rng = np.random.default_rng(0)
     seg_in = rng.random((32, 32)).astype(np.float32)
     crop = rng.random((16, 48)).astype(np.float32)
@@ -34,17 +35,18 @@ def test_contract_shapes_and_values(run_dir):
 
 
 def test_wrong_input_shape_is_rejected(run_dir):
-    backend = KerasBackend(run_dir)
+    models = RunDir(run_dir).keras_models()
+    backend = KerasBackend(models["segmenter"], models["cae"])
     with pytest.raises(ValueError, match="expects 16x48x1"):
         backend.reconstruct(np.zeros((16, 32), np.float32))
 
 
 def test_missing_run_dir_or_model_is_a_clear_error(tmp_path):
     with pytest.raises(ScaeError, match="run dir not found"):
-        KerasBackend.from_run_dir(tmp_path / "nope")
+        RunDir(tmp_path / "nope").backend()
     with pytest.raises(ScaeError, match="model not found"):
-        KerasBackend.from_run_dir(tmp_path)
+        RunDir(tmp_path).backend()
     (tmp_path / "segmenter.keras").write_text("not a model")
     (tmp_path / "cae.keras").write_text("not a model")
     with pytest.raises(ScaeError, match="cannot load"):
-        KerasBackend.from_run_dir(tmp_path)
+        RunDir(tmp_path).backend()

@@ -164,21 +164,15 @@ def _write_run_dir(folder, trained) -> None:
 
 
 def test_load_pipeline_opens_a_run_dir_with_the_keras_backend(tmp_path, trained, monkeypatch):
-    seen = {}
-
-    class KerasBackend(FakeBackend):
-        @classmethod
-        def from_run_dir(cls, run_dir):
-            seen["run_dir"] = run_dir
-            return cls()
-
-    fake_module = types.ModuleType("scae_tf.keras_backend")
-    fake_module.KerasBackend = KerasBackend
-    monkeypatch.setitem(sys.modules, "scae_tf.keras_backend", fake_module)
+    loaded = []
+    fake_module = types.ModuleType("scae_tf.backends.keras_backend")
+    fake_module.load_keras_model = loaded.append
+    fake_module.KerasBackend = lambda segmenter, cae: FakeBackend()
+    monkeypatch.setitem(sys.modules, "scae_tf.backends.keras_backend", fake_module)
     run_dir = tmp_path / "run"
     _write_run_dir(run_dir, trained)
     pipeline = load_pipeline(run_dir)
-    assert seen["run_dir"] == run_dir
+    assert loaded == [run_dir / "segmenter.keras", run_dir / "cae.keras"]
     rng = np.random.default_rng(7)
     image, _ = draw_screw(rng, defect_at=(15.0, 0.0))
     assert pipeline.inspect(image).anomalous

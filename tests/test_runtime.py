@@ -11,9 +11,9 @@ import pytest
 from edge_fixtures import random_images, tiny_cae, tiny_segmenter, write_plain_bundle
 from litert_parity import assert_litert_parity
 
+from scae_tf.artifacts import open_bundle
+from scae_tf.backends import litert as interpreter_module
 from scae_tf.errors import ScaeError
-from scae_tf.runtime import LiteBackend, open_bundle
-from scae_tf.runtime import interpreter as interpreter_module
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +41,7 @@ def bundle_copy(tmp_path, bundles):
 @pytest.mark.parametrize("precision, atol", [("fp32", 1e-5), ("int8", 0.08)])
 def test_lite_backend_matches_keras(bundles, models, precision, atol):
     path, manifest = bundles[precision]
-    backend = LiteBackend.from_bundle(path, threads=2)
+    backend = open_bundle(path).backend(threads=2)
     assert backend.precision == precision and backend.runtime == "ai_edge_litert"
     segmenter, cae = models
     seg_in, crops = random_images(3, (32, 32), seed=5), random_images(3, (16, 48), seed=6)
@@ -80,7 +80,7 @@ def test_open_bundle_reads_manifest(bundles):
 def test_damaged_bundle_is_refused_naming_the_file(bundle_copy, damage, expected):
     damage(bundle_copy)
     with pytest.raises(ScaeError, match="re-export the bundle") as err:
-        LiteBackend.from_bundle(bundle_copy)
+        open_bundle(bundle_copy).backend()
     assert expected in str(err.value)
 
 
@@ -135,7 +135,7 @@ def test_runtime_imports_without_tensorflow():
 
 
 def test_quantisation_round_trip_and_clipping():
-    from scae_tf.runtime.lite_model import _dequantize, _quantize
+    from scae_tf.backends.litert import _dequantize, _quantize
 
     int8 = {"dtype": np.int8, "quantization": (1 / 255, -128)}
     x = np.array([-0.5, 0.0, 0.6, 1.0, 2.0], np.float32)

@@ -21,7 +21,6 @@ from scae_tf.imageio import write_png
 from scae_tf.synthetic import generate_dataset
 from scae_tf.training import resolve_config, scale_sizes, train_run
 from scae_tf.training.cae import train_cae
-from scae_tf.training.split import make_split
 from scae_tf.training.strategy import get_strategy
 
 TINY = {
@@ -101,7 +100,7 @@ def test_end_to_end_writes_every_artefact_and_learns(resumed_run):
     assert "val_iou_vs_true" in summary["segmenter"]  # synthetic data ships true object masks
     split = json.loads((resumed_run / "split.json").read_text())
     assert not set(split["train"]) & set(split["validation"])
-    assert split["calibration"] == split["validation"]
+    assert split["version"] == 2 and "calibration" not in split  # the held-out list is stored once
     assert "cae epoch 2/2" in (resumed_run / "train.log").read_text()
 
 
@@ -227,15 +226,6 @@ def test_resolve_config_epochs_and_file(tiny_config_file):
     assert config.training.strategy == "mirrored" and config.cae.base_filters == 4
     assert resolve_config(None, epochs=100).training.segmenter_epochs == RunConfig().training.segmenter_epochs
     assert to_dict(resolve_config()) == to_dict(RunConfig())
-
-
-def test_split_is_seeded_and_disjoint():
-    paths = [Path(f"/d/{i:03d}.png") for i in range(40)]
-    a, b = make_split(paths, 0.15, 0), make_split(paths, 0.15, 0)
-    assert a == b and len(a["validation"]) == 6 and len(a["train"]) == 34
-    assert not set(a["train"]) & set(a["validation"])
-    assert make_split(paths, 0.15, 1) != a
-    assert len(make_split(paths[:8], 0.15, 0)["validation"]) == 4  # enough good images to calibrate
 
 
 def _image_folder(root: Path, count: int, size: int) -> Path:

@@ -1,4 +1,4 @@
-"""The bundle on disk: manifest format and verification (no TensorFlow).
+"""The bundle on disk: manifest format, verification, atomic writing (no TensorFlow).
 
 A bundle is a folder written by ``scae export``::
 
@@ -10,25 +10,31 @@ A bundle is a folder written by ``scae export``::
     preprocessing.json   learned pre-processing (crop scale, illumination reference)
     calibration.json     calibrated post-processing statistics and threshold
 
-The manifest is the only unhashed file; everything it lists is checked before use.
+The manifest is the only unhashed file; everything it lists is checked before use. A bundle is
+written to a hidden temp folder and renamed into place when complete, so an interrupted export
+never leaves a half bundle that an inspection PC could load.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from scae_tf.config import RunConfig, from_dict, read_mapping
+from scae_tf.artifacts.base import Artifact
+from scae_tf.artifacts.names import BUNDLE_FILES, MANIFEST, PRECISIONS, TFLITE_MODELS
+from scae_tf.config import save_json
 from scae_tf.errors import ScaeError
 
+if TYPE_CHECKING:
+    from scae_tf.artifacts.run_dir import RunDir
+    from scae_tf.backends.litert import LiteBackend
+
 FORMAT_VERSION = 1
-MANIFEST_NAME = "manifest.json"
-MODEL_FILES = {"segmenter": "segmenter.tflite", "cae": "cae.tflite"}
-BUNDLE_FILES = ("segmenter.tflite", "cae.tflite", "config.json", "preprocessing.json", "calibration.json")
-PRECISIONS = ("fp32", "fp16", "int8")
 REEXPORT = "re-export the bundle with `scae export RUN_DIR --out BUNDLE`"
 
 
@@ -41,36 +47,64 @@ def sha256_file(path: str | Path) -> str:
 
 
 @dataclass(frozen=True)
-class Bundle:
-    """A verified bundle folder and its manifest."""
+class Bundle(Artifact):
+    """A verified bundle folder and its manifest (open it with ``open_bundle``)."""
 
     path: Path
     manifest: dict[str, Any]
+    kind = "bundle"
 
     @property
     def precision(self) -> str:
         return self.manifest["precision"]
 
-    def file(self, name: str) -> Path:
-        return self.path / name
-
-    def model_file(self, model: str) -> Path:
-        return self.path / MODEL_FILES[model]
-
-    def config(self) -> RunConfig:
-        return from_dict(RunConfig, read_mapping(self.file("config.json")), where=str(self.file("config.json")))
-
     @property
     def parity(self) -> dict[str, Any]:
         return self.manifest.get("parity", {})
 
+    def model_file(self, model: str) -> Path:
+        """``model``: "segmenter" or "cae"."""
+        return self.file(TFLITE_MODELS[model])
+
+    def source_run(self) -> RunDir | None:
+        return manifest_source_run(self.path)
+
+    def backend(self, threads: int = 2) -> LiteBackend:
+        from scae_tf.backends.litert import LiteBackend
+
+        return LiteBackend.from_models(self.model_file("segmenter"), self.model_file("cae"), threads, self.precision)
+
+
+def is_bundle(path: str | Path) -> bool:
+    """A folder with a manifest; whether it is intact is checked by ``open_bundle``."""
+    return (Path(path) / MANIFEST).is_file()
+
+
+def peek_manifest(path: str | Path) -> dict[str, Any] | None:
+    """The manifest as written, without verifying the bundle (None if absent or unreadable).
+
+    For labels and paths only (precision, source run), never for a model or a threshold."""
+    try:
+        manifest = json.loads((Path(path) / MANIFEST).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return None
+    return manifest if isinstance(manifest, dict) else None
+
+
+def manifest_source_run(path: str | Path) -> RunDir | None:
+    """The run dir a bundle was exported from (manifest ``source_run``), if it still exists."""
+    from scae_tf.artifacts.run_dir import RunDir
+
+    source = (peek_manifest(path) or {}).get("source_run")
+    return RunDir(source) if isinstance(source, str) and Path(source).is_dir() else None
+
 
 def read_manifest(path: Path) -> dict[str, Any]:
-    manifest_path = path / MANIFEST_NAME
+    manifest_path = path / MANIFEST
     if not path.is_dir():
         raise ScaeError("bundle folder not found; pass the folder written by `scae export`", path)
     if not manifest_path.is_file():
-        raise ScaeError(f"not a bundle (no {MANIFEST_NAME}); {REEXPORT}", path)
+        raise ScaeError(f"not a bundle (no {MANIFEST}); {REEXPORT}", path)
     try:
         manifest = json.loads(manifest_path.read_text())
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
@@ -86,7 +120,7 @@ def open_bundle(path: str | Path) -> Bundle:
 
     path = Path(path)
     manifest = read_manifest(path)
-    manifest_path = path / MANIFEST_NAME
+    manifest_path = path / MANIFEST
     version = manifest["format_version"]
     if version != FORMAT_VERSION:
         raise ScaeError(
@@ -120,3 +154,56 @@ def _verify_file(file: Path, entry: dict[str, Any]) -> None:
         raise ScaeError(f"file is {what} ({size} bytes, manifest says {expected_size}); {REEXPORT}", file)
     if sha256_file(file) != entry.get("sha256"):
         raise ScaeError(f"sha256 does not match the manifest (file modified or corrupt); {REEXPORT}", file)
+
+
+def check_bundle_target(out: Path, overwrite: bool) -> None:
+    """Refuse to replace anything but an earlier bundle (or an empty folder), and only when asked."""
+    if not out.exists():
+        return
+    if not overwrite:
+        raise ScaeError("already exists; choose another --out or pass --force to replace it", out)
+    if not out.is_dir() or (any(out.iterdir()) and not is_bundle(out)):
+        raise ScaeError(f"exists and is not a bundle (no {MANIFEST}); --force only replaces bundles, choose another --out", out)
+
+
+def _publish(tmp: Path, out: Path, overwrite: bool) -> None:
+    """Rename the finished temp folder to ``out`` (replacing an old bundle only when asked)."""
+    if not out.exists():
+        tmp.rename(out)
+        return
+    check_bundle_target(out, overwrite)
+    backup = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+    backup.rmdir()
+    out.rename(backup)
+    tmp.rename(out)
+    shutil.rmtree(backup, ignore_errors=True)
+
+
+def write_bundle(
+    out: Path, models: dict[str, bytes], copies: dict[str, Path], manifest: dict[str, Any], overwrite: bool = False
+) -> dict[str, Any]:
+    """Write a bundle atomically: models and copied files into a temp folder, hashes into the manifest, rename.
+
+    ``models`` maps "segmenter"/"cae" to flatbuffers, ``copies`` maps bundle file names
+    (``names.COPIED_FROM_RUN``) to source files; ``manifest`` gets its ``files`` entry (sha256
+    and size of every file) here.
+    """
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        for name, flatbuffer in models.items():
+            (tmp / TFLITE_MODELS[name]).write_bytes(flatbuffer)
+        for name, source in copies.items():
+            shutil.copyfile(source, tmp / name)
+        manifest = {
+            **manifest,
+            "files": {
+                name: {"sha256": sha256_file(tmp / name), "bytes": (tmp / name).stat().st_size} for name in BUNDLE_FILES
+            },
+        }
+        save_json(manifest, tmp / MANIFEST)
+        _publish(tmp, out, overwrite)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return manifest

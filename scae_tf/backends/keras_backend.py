@@ -1,6 +1,6 @@
 """Keras back-end of the inspection pipeline: the trained ``.keras`` models of a run dir.
 
-Implements the back-end contract (docs/architecture.md): batch of one, float32 in and out.
+Implements ``scae_tf.backends.Backend``: batch of one, float32 in and out.
 Each model is wrapped in a ``tf.function`` with a fixed input signature, traced once;
 ``model.predict`` would rebuild a dataset per call and is ~5x slower for one image.
 """
@@ -18,7 +18,7 @@ from scae_tf.errors import ScaeError
 
 
 def load_keras_model(path: str | Path) -> keras.Model:
-    """Load a run dir's ``.keras`` model for inference (no optimizer state; custom loss registered)."""
+    """Load a ``.keras`` model for inference (no optimizer state; custom loss registered)."""
     path = Path(path)
     if not path.is_file():
         raise ScaeError("model not found; point to a run dir written by `scae train` (or finish its training)", path)
@@ -42,22 +42,10 @@ def _single_image_fn(model: keras.Model):
 class KerasBackend:
     """``segment`` (seg input -> object probability) and ``reconstruct`` (crop -> reconstruction)."""
 
-    def __init__(self, segmenter: keras.Model | str | Path, cae: keras.Model | None = None):
-        if not isinstance(segmenter, keras.Model):
-            run_dir = Path(segmenter)
-            segmenter, cae = load_keras_model(run_dir / "segmenter.keras"), load_keras_model(run_dir / "cae.keras")
-        if cae is None:
-            raise TypeError("KerasBackend needs a segmenter and a CAE model, or a run dir")
+    def __init__(self, segmenter: keras.Model, cae: keras.Model):
         self.segmenter, self.cae = segmenter, cae
         self._segment, self.seg_shape = _single_image_fn(segmenter)
         self._reconstruct, self.crop_shape = _single_image_fn(cae)
-
-    @classmethod
-    def from_run_dir(cls, run_dir: str | Path) -> KerasBackend:
-        run_dir = Path(run_dir)
-        if not run_dir.is_dir():
-            raise ScaeError("run dir not found; train one with `scae train`", run_dir)
-        return cls(run_dir)
 
     @staticmethod
     def _batch(image: np.ndarray, shape: tuple[int, int, int], what: str) -> tf.Tensor:

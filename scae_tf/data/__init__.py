@@ -1,4 +1,4 @@
-"""Data: dataset listing (no TensorFlow) and tf.data pipelines (``scae_tf.data.pipeline``)."""
+"""Data: dataset listing (MVTec AD and plain folders), no TensorFlow."""
 
 from scae_tf.data.layout import Sample, list_dataset, list_folder, list_mvtec
 

@@ -1,6 +1,6 @@
 """``scae evaluate``: metrics, baselines, shortcut check, patch-level figures, plots and report.html.
 
-Needs matplotlib for the figures (imported lazily); no TensorFlow unless the pipeline itself uses it.
+Needs matplotlib for the figures; no TensorFlow unless the pipeline itself uses it.
 """
 
 from scae_tf.evaluation.baselines import EdgeEnergy, ObjectResidualMax, WholeImageError, default_baselines

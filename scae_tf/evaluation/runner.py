@@ -30,7 +30,6 @@ from scae_tf.data.layout import Sample, list_dataset
 from scae_tf.errors import ScaeError
 from scae_tf.evaluation.baselines import Baseline, calibration_scores, default_baselines
 from scae_tf.evaluation.brightness import background_level, global_statistics, match_background
-from scae_tf.evaluation.examples import ExampleKeeper
 from scae_tf.evaluation.records import Evaluation, PassRecords, Thumbnail
 from scae_tf.evaluation.report import write_outputs
 from scae_tf.evaluation.shortcut import STATISTICS, shortcut_check
@@ -314,7 +313,7 @@ def evaluate(
     pixel_size: int = 256,
     baselines: Sequence[Baseline] | None = None,
     source: str | None = None,
-    examples_per_type: int = 2,
+    overlay_count: int = 12,
 ) -> Evaluation:
     """Evaluate ``pipeline`` on ``data_root``/test and write metrics.json, plots and report.html to ``out_dir``.
 
@@ -344,10 +343,10 @@ def evaluate(
     passes = {RAW: PassRecords(pixel_size)}
     if brightness_control:
         passes[CONTROLLED] = PassRecords(pixel_size)
-    thumbnails: list[Thumbnail] = []  # the report's examples: caught and missed defects, false alarms
-    examples = ExampleKeeper(per_type=examples_per_type)
+    thumbnails: list[Thumbnail] = []
+    overlay_indices = set(select_overlay_indices(samples, overlay_count))
     backgrounds = []
-    for sample in progress(samples, desc="evaluating", total=len(samples)):
+    for index, sample in enumerate(progress(samples, desc="evaluating", total=len(samples))):
         image = read_image(sample.path)
         guard.check(image.shape, sample.path)
         truth = read_mask(sample.mask_path, image.shape) if sample.mask_path else np.zeros(image.shape, bool)
@@ -355,7 +354,7 @@ def evaluate(
         _record(passes[RAW], image, result, truth, baselines, thresholds)
         background = background_level(image, np.asarray(result.object_mask, bool))
         backgrounds.append(background)
-        if examples.wants(sample.defect_type, bool(result.anomalous)):
+        if index in overlay_indices:
             thumbnails.append(make_thumbnail(sample, image, result, truth, pixel_size))
         if brightness_control:
             controlled = match_background(image, background, reference_background)
@@ -415,6 +414,22 @@ def evaluate(
     write_outputs(evaluation, out_dir)
     save_json(metrics, out_dir / "metrics.json", sort_keys=False, allow_nan=False)
     return evaluation
+
+
+def select_overlay_indices(samples: list[Sample], count: int) -> list[int]:
+    """Up to ``count`` images for the overlay grid, round-robin over the types (defects first)."""
+    by_type: dict[str, list[int]] = {}
+    for index, sample in enumerate(samples):
+        by_type.setdefault(sample.defect_type, []).append(index)
+    order = sorted(by_type, key=lambda t: (t == "good", t))
+    chosen: list[int] = []
+    depth = 0
+    while len(chosen) < count and any(depth < len(by_type[t]) for t in order):
+        for defect_type in order:
+            if depth < len(by_type[defect_type]) and len(chosen) < count:
+                chosen.append(by_type[defect_type][depth])
+        depth += 1
+    return sorted(chosen)
 
 
 def make_thumbnail(sample: Sample, image: np.ndarray, result: Any, truth: np.ndarray, size: int) -> Thumbnail:

@@ -1,8 +1,8 @@
 """``export_bundle``: run dir -> verified TFLite bundle folder, atomically.
 
-The bundle is assembled in a hidden temp folder next to the target and renamed into place
-only when every file, the parity check and the manifest are written, so a failed or
-interrupted export never leaves a half bundle that an inspection PC could load.
+Conversion, parity and (for int8) recalibration happen first; the bundle is then written by
+``scae_tf.artifacts.write_bundle`` (temp folder renamed into place when complete), so a failed
+or interrupted export never leaves a half bundle that an inspection PC could load.
 """
 
 from __future__ import annotations
@@ -10,30 +10,26 @@ from __future__ import annotations
 import datetime
 import logging
 import platform
-import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from export.convert import PRECISIONS, batch1_shape, convert_model
-from export.parity import difference_stats, pipeline_agreement
-from export.run_dir import check_run_dir, run_config, split_images
 from scae_tf import __version__
+from scae_tf.artifacts import FORMAT_VERSION, PRECISIONS, RunDir, check_bundle_target, names, write_bundle
+from scae_tf.backends.keras_backend import KerasBackend
+from scae_tf.backends.litert import LiteBackend
 from scae_tf.calibration import Calibration, calibrate
-from scae_tf.config import RunConfig, config_hash, save_json
+from scae_tf.config import RunConfig, config_hash
 from scae_tf.errors import ScaeError
+from scae_tf.exporting.convert import batch1_shape, convert_model
+from scae_tf.exporting.parity import difference_stats, pipeline_agreement
 from scae_tf.imageio import read_image, read_raw
-from scae_tf.keras_backend import KerasBackend, load_keras_model
 from scae_tf.pipeline import InspectionPipeline
 from scae_tf.preprocessing import Preprocessor, PreprocessState
-from scae_tf.runtime.bundle import BUNDLE_FILES, FORMAT_VERSION, MANIFEST_NAME, MODEL_FILES, sha256_file
-from scae_tf.runtime.lite_backend import LiteBackend
 
 log = logging.getLogger(__name__)
-
-COPIED_FILES = ("config.json", "preprocessing.json", "calibration.json")
 
 
 def evenly_spaced(items: list[Path], count: int) -> list[Path]:
@@ -64,15 +60,15 @@ def model_inputs(
     return seg_inputs, crops
 
 
-def _check_shapes(segmenter, cae, config: RunConfig, run_dir: Path) -> None:
+def _check_shapes(models: dict[str, Any], config: RunConfig, run: RunDir) -> None:
     pre = config.preprocess
-    expected = {
-        "segmenter.keras": ((pre.seg_size, pre.seg_size), batch1_shape(segmenter)[1:3]),
-        "cae.keras": ((pre.crop_height, pre.crop_width), batch1_shape(cae)[1:3]),
-    }
-    for name, (want, got) in expected.items():
+    expected = {"segmenter": (pre.seg_size, pre.seg_size), "cae": (pre.crop_height, pre.crop_width)}
+    for model, want in expected.items():
+        got = batch1_shape(models[model])[1:3]
         if tuple(want) != tuple(got):
-            raise ScaeError(f"model input is {got} but config.json says {want}; the run dir is inconsistent, retrain", run_dir / name)
+            raise ScaeError(
+                f"model input is {got} but {names.CONFIG} says {want}; the run dir is inconsistent, retrain", run.model_file(model)
+            )
 
 
 def _tool_versions() -> dict[str, str]:
@@ -83,7 +79,7 @@ def _tool_versions() -> dict[str, str]:
 
 
 def _measure_parity(
-    run_dir: Path,
+    run: RunDir,
     config: RunConfig,
     state: PreprocessState,
     keras: KerasBackend,
@@ -92,17 +88,14 @@ def _measure_parity(
     count: int,
 ) -> dict[str, Any]:
     source = "validation"
-    paths = split_images(run_dir, "validation")
+    paths = evenly_spaced(run.split_images(source), count)
     if not paths:
-        source, paths = "calibration", split_images(run_dir, "calibration")
-    paths = evenly_spaced(paths, count)
-    if not paths:
-        log.warning("export: split.json has no validation or calibration images; parity not measured")
+        log.warning("export: %s lists no held-out (validation) images; parity not measured", run.split_file)
         return {"source": None, "images": 0}
     _, images = _readable_images(paths)
     seg_inputs, crops = model_inputs(paths, Preprocessor(state), keras)
     pipelines = [
-        InspectionPipeline(keras, state, Calibration.load(run_dir / "calibration.json"), config.postprocess),
+        InspectionPipeline(keras, state, run.calibration(config, state), config.postprocess),
         InspectionPipeline(lite, state, lite_calibration, config.postprocess),
     ]
     parity = {
@@ -117,16 +110,6 @@ def _measure_parity(
     return parity
 
 
-def _check_target(out: Path, overwrite: bool) -> None:
-    """Refuse to replace anything but an earlier bundle (or an empty folder), and only when asked."""
-    if not out.exists():
-        return
-    if not overwrite:
-        raise ScaeError("already exists; choose another --out or pass --force to replace it", out)
-    if not out.is_dir() or (any(out.iterdir()) and not (out / MANIFEST_NAME).is_file()):
-        raise ScaeError("exists and is not a bundle (no manifest.json); --force only replaces bundles, choose another --out", out)
-
-
 def _readable_images(paths: list[Path]) -> tuple[list[Path], list[np.ndarray]]:
     readable, images = [], []
     for path in paths:
@@ -138,7 +121,7 @@ def _readable_images(paths: list[Path]) -> tuple[list[Path], list[np.ndarray]]:
     return readable, images
 
 
-def recalibrate(run_dir: Path, config: RunConfig, state: PreprocessState, lite: LiteBackend) -> Calibration:
+def recalibrate(run: RunDir, config: RunConfig, state: PreprocessState, lite: LiteBackend) -> Calibration:
     """Calibrate the post-processor on the TFLite models, with the run's calibration images.
 
     Why: the threshold and the per-position / zone statistics describe the residuals of the
@@ -146,53 +129,10 @@ def recalibrate(run_dir: Path, config: RunConfig, state: PreprocessState, lite: 
     residuals do not have (on the dev split the int8 image scores correlated only ~0.8 with
     the Keras ones), so a Keras calibration would put an int8 bundle at another false-alarm rate.
     """
-    paths = split_images(run_dir, "calibration") or split_images(run_dir, "validation")
-    paths, images = _readable_images(paths)
+    paths, images = _readable_images(run.split_images("validation"))
     preprocessor = Preprocessor(state)
     works = [preprocessor.work_image(image) for image in images]
     return calibrate(lite, preprocessor, config.postprocess, works, [p.name for p in paths])
-
-
-def _publish(tmp: Path, out: Path, overwrite: bool) -> None:
-    """Rename the finished temp folder to ``out`` (replacing an old bundle only when asked)."""
-    if not out.exists():
-        tmp.rename(out)
-        return
-    _check_target(out, overwrite)
-    backup = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-    backup.rmdir()
-    out.rename(backup)
-    tmp.rename(out)
-    shutil.rmtree(backup, ignore_errors=True)
-
-
-def write_bundle(
-    out: Path, models: dict[str, bytes], copies: dict[str, Path], manifest: dict[str, Any], overwrite: bool = False
-) -> dict[str, Any]:
-    """Write a bundle atomically: models and copied files into a temp folder, hashes into the manifest, rename.
-
-    ``models`` maps "segmenter"/"cae" to flatbuffers, ``copies`` maps bundle file names to source
-    files; ``manifest`` gets its ``files`` entry (sha256 and size of every file) here.
-    """
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
-    try:
-        for name, flatbuffer in models.items():
-            (tmp / MODEL_FILES[name]).write_bytes(flatbuffer)
-        for name, source in copies.items():
-            shutil.copyfile(source, tmp / name)
-        manifest = {
-            **manifest,
-            "files": {
-                name: {"sha256": sha256_file(tmp / name), "bytes": (tmp / name).stat().st_size} for name in BUNDLE_FILES
-            },
-        }
-        save_json(manifest, tmp / MANIFEST_NAME)
-        _publish(tmp, out, overwrite)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return manifest
 
 
 def export_bundle(
@@ -213,31 +153,31 @@ def export_bundle(
     ``recalibrate_on_tflite`` (default: only for int8) re-runs calibration on the converted
     models instead of copying the run's Keras calibration (see ``recalibrate``).
     """
-    run_dir, out = Path(run_dir), Path(out)
+    run, out = RunDir(run_dir), Path(out)
     if precision not in PRECISIONS:
         raise ScaeError(f"unknown precision {precision!r}; use one of {', '.join(PRECISIONS)}")
-    check_run_dir(run_dir)
-    _check_target(out, overwrite)
-    if out.resolve() == run_dir.resolve():
+    run.check_complete()
+    check_bundle_target(out, overwrite)
+    if out.resolve() == run.path.resolve():
         raise ScaeError("the bundle cannot be written into its own run dir; choose another --out", out)
-    config = run_config(run_dir)
-    state = PreprocessState.load(run_dir / "preprocessing.json")
-    segmenter = load_keras_model(run_dir / "segmenter.keras")
-    cae = load_keras_model(run_dir / "cae.keras")
-    _check_shapes(segmenter, cae, config, run_dir)
+    config = run.config()
+    state = run.preprocess_state()
+    keras_models = run.keras_models()
+    _check_shapes(keras_models, config, run)
+    segmenter, cae = keras_models["segmenter"], keras_models["cae"]
     keras = KerasBackend(segmenter, cae)
 
-    train_paths = split_images(run_dir, "train")
+    train_paths = run.split_images("train")
     representative: dict[str, Any] = {"segmenter": None, "cae": None}
     used_representative = 0
     if precision == "int8":
         seg_inputs, crops = model_inputs(evenly_spaced(train_paths, representative_images), Preprocessor(state), keras)
         if not crops:
-            raise ScaeError("int8 export needs good training images for the activation ranges, but split.json lists none "
-                            "that could be read and segmented; export fp32/fp16 or retrain", run_dir / "split.json")
+            raise ScaeError("int8 export needs good training images for the activation ranges, but the split lists none "
+                            "that could be read and segmented; export fp32/fp16 or retrain", run.split_file)
         used_representative = len(crops)
         representative = {"segmenter": lambda: iter(seg_inputs), "cae": lambda: iter(crops)}
-    log.info("export: converting %s to TFLite %s", run_dir, precision)
+    log.info("export: converting %s to TFLite %s", run.path, precision)
     models = {
         "segmenter": convert_model(segmenter, precision, representative["segmenter"]),
         "cae": convert_model(cae, precision, representative["cae"]),
@@ -246,9 +186,9 @@ def export_bundle(
     log.info("export: measuring parity with Keras")
     if recalibrate_on_tflite is None:
         recalibrate_on_tflite = precision == "int8"
-    run_calibration = Calibration.load(run_dir / "calibration.json")
-    calibration = recalibrate(run_dir, config, state, lite) if recalibrate_on_tflite else run_calibration
-    parity = _measure_parity(run_dir, config, state, keras, lite, calibration, parity_images)
+    run_calibration = run.calibration(config, state)
+    calibration = recalibrate(run, config, state, lite) if recalibrate_on_tflite else run_calibration
+    parity = _measure_parity(run, config, state, keras, lite, calibration, parity_images)
 
     lite_models = {"segmenter": lite.segmenter, "cae": lite.cae}
     manifest = {
@@ -256,7 +196,7 @@ def export_bundle(
         "kind": "scae-tf bundle",
         "precision": precision,
         "created_utc": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "source_run": str(run_dir.resolve()),
+        "source_run": str(run.path.resolve()),
         "config_hash": config_hash(config),
         "tool": _tool_versions(),
         "input": {
@@ -269,7 +209,7 @@ def export_bundle(
         },
         "models": {
             name: {
-                "file": MODEL_FILES[name],
+                "file": names.TFLITE_MODELS[name],
                 "input_shape": list(model.input_shape),
                 "output_shape": list(model.output_shape),
                 "io_dtype": model.input_dtype.name,
@@ -285,11 +225,11 @@ def export_bundle(
         },
         "parity": parity,
     }
-    copies = {name: run_dir / name for name in COPIED_FILES}
+    copies = {name: run.file(name) for name in names.COPIED_FROM_RUN}
     with tempfile.TemporaryDirectory(prefix="scae-export-") as scratch:
         if recalibrate_on_tflite:
-            copies["calibration.json"] = Path(scratch) / "calibration.json"
-            calibration.save(copies["calibration.json"])
+            copies[names.CALIBRATION] = Path(scratch) / names.CALIBRATION
+            calibration.save(copies[names.CALIBRATION])
         manifest = write_bundle(out, models, copies, manifest, overwrite)
     log.info("export: wrote %s (%s)", out, precision)
     return manifest

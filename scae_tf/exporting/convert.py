@@ -9,7 +9,7 @@ Precisions:
 * ``fp16``: float16 weights (half the size), computed in float32 on CPUs.
 * ``int8``: full integer quantisation, weights and activations int8, with **int8 input and
   output tensors** so the model also runs on integer-only accelerators; the runtime
-  (``scae_tf.runtime.LiteModel``) quantises inputs and dequantises outputs with the scales
+  (``scae_tf.backends.litert.LiteModel``) quantises inputs and dequantises outputs with the scales
   stored in the model. Activation ranges come from a representative dataset of good training
   images. Dynamic-range int8 is deliberately not offered: with Conv2DTranspose it was
   measured 70x slower than float32.
@@ -22,9 +22,8 @@ from collections.abc import Callable, Iterable
 
 import numpy as np
 
+from scae_tf.artifacts.names import PRECISIONS
 from scae_tf.errors import ScaeError
-
-PRECISIONS = ("fp32", "fp16", "int8")
 
 RepresentativeData = Callable[[], Iterable[np.ndarray]]
 

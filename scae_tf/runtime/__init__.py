@@ -1,34 +1,12 @@
-"""Edge runtime: open a verified TFLite bundle and run it without TensorFlow.
+"""Edge runtime: what ``scae inspect`` runs on the inspection PC, without TensorFlow.
 
-``open_bundle`` checks the manifest, its format version and the sha256 of every file before
-anything is loaded, so a truncated copy or a hand-edited calibration fails loudly instead of
-giving wrong verdicts. ``LiteBackend`` implements the back-end contract of
-docs/architecture.md on a TFLite interpreter (ai-edge-litert, else tflite-runtime, else
-tf.lite). Nothing here imports TensorFlow unless both TFLite runtimes are missing.
+``inspection`` turns files and folders into one record each (result or error). The bundle
+itself (``scae_tf.artifacts.open_bundle``: manifest, format version and every file's sha256
+checked before anything is loaded) and its TFLite back-end (``scae_tf.backends.litert``) are
+re-exported here for edge code.
 """
 
-from scae_tf.runtime.bundle import (
-    BUNDLE_FILES,
-    FORMAT_VERSION,
-    MANIFEST_NAME,
-    PRECISIONS,
-    Bundle,
-    open_bundle,
-    sha256_file,
-)
-from scae_tf.runtime.interpreter import interpreter_class
-from scae_tf.runtime.lite_backend import LiteBackend
-from scae_tf.runtime.lite_model import LiteModel
+from scae_tf.artifacts.bundle import Bundle, open_bundle
+from scae_tf.backends.litert import LiteBackend
 
-__all__ = [
-    "BUNDLE_FILES",
-    "FORMAT_VERSION",
-    "MANIFEST_NAME",
-    "PRECISIONS",
-    "Bundle",
-    "LiteBackend",
-    "LiteModel",
-    "interpreter_class",
-    "open_bundle",
-    "sha256_file",
-]
+__all__ = ["Bundle", "LiteBackend", "open_bundle"]

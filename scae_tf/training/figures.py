@@ -17,13 +17,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from scae_tf.artifacts import RunDir
 from scae_tf.data.layout import Sample, list_dataset
 from scae_tf.imageio import read_image, read_mask, resize
-from scae_tf.keras_backend import KerasBackend
 from scae_tf.plotting import subplots
 from scae_tf.pose import warp_to_crop
-from scae_tf.preprocessing import Preprocessor, PreprocessState
+from scae_tf.preprocessing import Preprocessor
 from scae_tf.segmentation_targets import classical_object_mask
+from scae_tf.training.resumable import StageState, stage_state_path
 from scae_tf.training.segmenter import iou
 
 
@@ -42,8 +43,9 @@ class RunView:
     """A run dir applied to single images: work image, mask, crop, reconstruction."""
 
     def __init__(self, run_dir: Path):
-        self.backend = KerasBackend.from_run_dir(run_dir)
-        self.pre = Preprocessor(PreprocessState.load(run_dir / "preprocessing.json"))
+        run = RunDir(run_dir)
+        self.backend = run.backend()
+        self.pre = Preprocessor(run.preprocess_state())
 
     def apply(self, sample: Sample) -> dict[str, np.ndarray]:
         work = self.pre.work_image(read_image(sample.path))
@@ -148,7 +150,7 @@ def curves_figure(run_dir: Path, path: Path) -> None:
     """Both stages' loss curves side by side, from the checkpoint states of the run."""
     fig, axes = subplots(1, 2, figsize=(9, 3))
     for ax, stage, title in zip(axes, ("segmenter", "cae"), ("U-Net (BCE + Dice)", "CAE (a(1-MS-SSIM) + (1-a)MSE)"), strict=True):
-        history = json.loads((run_dir / "checkpoints" / f"{stage}_state.json").read_text())["history"]
+        history = StageState.load(stage_state_path(RunDir(run_dir).checkpoints, stage)).history
         for key, style in (("loss", "-"), ("val_loss", "--")):
             ax.plot(range(1, len(history[key]) + 1), history[key], style, label=key)
         ax.set_yscale("log")

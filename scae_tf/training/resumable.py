@@ -52,6 +52,11 @@ class StageState:
         save_json(self.__dict__, path, sort_keys=False)
 
 
+def stage_state_path(folder: Path, stage: str) -> Path:
+    """A stage's epoch count, history and early-stopping state, in the run's checkpoints folder."""
+    return folder / f"{stage}_state.json"
+
+
 def repeats(n_items: int, batch_size: int, min_steps: int) -> int:
     """Passes over the data per epoch so that an epoch has at least ``min_steps`` batches
     (small datasets would otherwise take many near-empty epochs to learn anything)."""
@@ -89,7 +94,7 @@ class StageCheckpoint(keras.callbacks.Callback):
 
     @property
     def state_path(self) -> Path:
-        return self.folder / f"{self.stage}_state.json"
+        return stage_state_path(self.folder, self.stage)
 
     def on_epoch_begin(self, epoch, logs=None):
         self._epoch_start = time.time()
@@ -153,7 +158,7 @@ def fit_resumable(
     ``build`` must return a compiled model; it is called inside ``strategy.scope()``.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    state_path = folder / f"{stage}_state.json"
+    state_path = stage_state_path(folder, stage)
     state = StageState.load(state_path)
     checkpoint = StageCheckpoint(stage, folder, state, patience, epochs)
     with strategy.scope():

@@ -16,6 +16,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
+from scae_tf.artifacts import RunDir, Split
 from scae_tf.config import RunConfig, load_config, save_json, to_dict
 from scae_tf.data.layout import list_dataset
 from scae_tf.errors import ScaeError
@@ -27,7 +28,6 @@ from scae_tf.training.cae import check_loss_fits, train_cae
 from scae_tf.training.curves import plot_curves
 from scae_tf.training.resumable import save_model_atomic
 from scae_tf.training.segmenter import iou, predict_probabilities, train_segmenter
-from scae_tf.training.split import load_split, make_split, save_split
 from scae_tf.training.strategy import get_strategy
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ def _check_config(config: RunConfig, where: Path) -> None:
 
 
 def _check_resume_compatible(config: RunConfig, out: Path) -> None:
-    path = out / "config.json"
+    path = RunDir(out).config_file
     if not path.is_file():
         return
     # Post-processing is re-fitted (calibration) at the end of every run, so only the sections
@@ -140,7 +140,7 @@ def _check_resume_compatible(config: RunConfig, out: Path) -> None:
 
 
 def _attach_log(out: Path) -> logging.Handler:
-    handler = logging.FileHandler(out / "train.log")
+    handler = logging.FileHandler(RunDir(out).train_log)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%Y-%m-%d %H:%M:%S"))
     handler.setLevel(logging.INFO)
     logging.getLogger().addHandler(handler)
@@ -204,7 +204,7 @@ def train_run(
     _check_resume_compatible(config, out)
     handler = _attach_log(out)
     try:
-        save_json(config, out / "config.json")
+        save_json(config, RunDir(out).config_file)
         return _train(data, out, config, samples, callbacks, started)
     finally:
         logging.getLogger().removeHandler(handler)
@@ -216,18 +216,18 @@ def _train(data: Path, out: Path, config: RunConfig, samples, callbacks, started
     keras.utils.set_random_seed(t.seed)
     strategy = get_strategy(t.strategy)
     verbose = 1 if progress_enabled() else 0
-    checkpoints = out / "checkpoints"
+    run = RunDir(out)
+    checkpoints = run.checkpoints
     checkpoints.mkdir(exist_ok=True)
     log.info("training %s -> %s (%d good images, strategy %s, %d replica(s))", data, out, len(samples), t.strategy, strategy.num_replicas_in_sync)
 
-    split_path = out / "split.json"
-    split = load_split(split_path) if split_path.is_file() else make_split([s.path for s in samples], t.validation_fraction, t.seed)
-    save_split(split, split_path)
-    log.info("split: %d train, %d validation (seed %d)", len(split["train"]), len(split["validation"]), t.seed)
+    split = run.split() if run.split_file.is_file() else Split.make([s.path for s in samples], t.validation_fraction, t.seed)
+    run.write_split(split)  # also brings a resumed run's older split file to the current format
+    log.info("split: %d train, %d validation (seed %d)", len(split.train), len(split.validation), t.seed)
 
     bootstrap = Preprocessor(PreprocessState(config=config.preprocess, crop_scale=1.0, illumination=None))
-    train_works = _read_works(split["train"], bootstrap, config.preprocess.work_size)
-    val_works = _read_works(split["validation"], bootstrap, config.preprocess.work_size)
+    train_works = _read_works(split.train, bootstrap, config.preprocess.work_size)
+    val_works = _read_works(split.validation, bootstrap, config.preprocess.work_size)
 
     # Stage 1: segmenter on classical targets.
     t0 = time.time()
@@ -247,8 +247,8 @@ def _train(data: Path, out: Path, config: RunConfig, samples, callbacks, started
         verbose,
         callbacks.get("segmenter"),
     )
-    save_model_atomic(segmenter, out / "segmenter.keras")
-    plot_curves(seg_state.history, out / "curves_segmenter.png", "U-Net segmenter")
+    save_model_atomic(segmenter, run.model_file("segmenter"))
+    plot_curves(seg_state.history, run.curves_file("segmenter"), "U-Net segmenter")
 
     train_masks = [bootstrap.mask_from_prob(p) for p in predict_probabilities(segmenter, seg_train[0])]
     val_masks = [bootstrap.mask_from_prob(p) for p in predict_probabilities(segmenter, seg_val[0])]
@@ -260,18 +260,18 @@ def _train(data: Path, out: Path, config: RunConfig, samples, callbacks, started
         "best_val_loss": seg_state.best,
         "seconds": round(time.time() - t0, 1),
     }
-    true_val = _true_object_masks(data, split["validation"], config.preprocess.work_size)
+    true_val = _true_object_masks(data, split.validation, config.preprocess.work_size)
     if true_val is not None:
         seg_metrics["val_iou_vs_true"] = float(np.mean([iou(m, g) for m, g in zip(val_masks, true_val, strict=True)]))
         seg_metrics["val_iou_classical_vs_true"] = float(np.mean([iou(c, g) for c, g in zip(val_targets, true_val, strict=True)]))
     log.info("segmenter: %s", ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in seg_metrics.items()))
 
     # Pre-processing state from the U-Net masks, then canonical crops.
-    train_masks = _usable_masks(train_masks, train_targets, split["train"])
-    val_masks = _usable_masks(val_masks, val_targets, split["validation"])
+    train_masks = _usable_masks(train_masks, train_targets, split.train)
+    val_masks = _usable_masks(val_masks, val_targets, split.validation)
     keep = [i for i, m in enumerate(train_masks) if m is not None]
     state = fit_preprocess_state([train_works[i] for i in keep], [train_masks[i] for i in keep], config.preprocess)
-    state.save(out / "preprocessing.json")
+    state.save(run.preprocessing_file)
     preprocessor = Preprocessor(state)
     train_crops = _crops(preprocessor, train_works, train_masks)
     val_crops = _crops(preprocessor, val_works, val_masks)
@@ -280,8 +280,8 @@ def _train(data: Path, out: Path, config: RunConfig, samples, callbacks, started
     # Stage 2: CAE on the crops.
     t0 = time.time()
     cae, cae_state = train_cae(config, train_crops, val_crops, checkpoints, strategy, verbose, callbacks.get("cae"))
-    save_model_atomic(cae, out / "cae.keras")
-    plot_curves(cae_state.history, out / "curves_cae.png", "CAE-MSSIM")
+    save_model_atomic(cae, run.model_file("cae"))
+    plot_curves(cae_state.history, run.curves_file("cae"), "CAE-MSSIM")
     cae_metrics = {
         "epochs": cae_state.epoch,
         "best_epoch": cae_state.best_epoch,
@@ -296,10 +296,10 @@ def _train(data: Path, out: Path, config: RunConfig, samples, callbacks, started
         "segmenter": seg_metrics,
         "cae": cae_metrics,
         "calibration": calibrated,
-        "images": {"train": len(split["train"]), "validation": len(split["validation"])},
+        "images": {"train": len(split.train), "validation": len(split.validation)},
         "seconds": round(time.time() - started, 1),
     }
-    save_json(summary, out / "training_summary.json")
+    save_json(summary, run.summary_file)
     log.info("done in %.1f s: %s", time.time() - started, out)
     return summary
 
@@ -331,10 +331,10 @@ def _calibrate(out: Path, config: RunConfig, preprocessor: Preprocessor, segment
     except ImportError:
         log.warning("scae_tf.calibration is not available: calibration.json not written")
         return False
-    from scae_tf.keras_backend import KerasBackend
+    from scae_tf.backends.keras_backend import KerasBackend
 
     backend = KerasBackend(segmenter, cae)
     calibration = calibrate(backend, preprocessor, config.postprocess, works)
-    calibration.save(out / "calibration.json")
+    calibration.save(RunDir(out).calibration_file)
     log.info("calibration written from %d validation images", len(works))
     return True
