@@ -1,7 +1,6 @@
 """``scae bench``: measure per-image latency of the inspection path against the 0.6 s target.
 
-The measuring code lives in the top-level ``benchmarks`` package (``benchmarks/latency.py``);
-this module only wires it into the CLI.
+The measuring code is ``scae_tf.latency``; this module only wires it into the CLI.
 """
 
 from __future__ import annotations
@@ -12,12 +11,12 @@ HELP = "measure per-image latency of the inspection path against the 0.6 s targe
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from benchmarks.latency import add_arguments as add_latency_arguments
+    from scae_tf.latency import add_arguments as add_latency_arguments
 
     add_latency_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
-    from benchmarks.latency import run_from_args
+    from scae_tf.latency import run_from_args
 
     return run_from_args(args)
