@@ -410,3 +410,33 @@ def test_position_zscore_calibration_scores_are_leave_one_out() -> None:
         expected = zmax._z_map(views[index].residual, mean.astype(np.float32), std.astype(np.float32), mask)[0]
         assert loo[index] == pytest.approx(expected, rel=1e-4)
         assert loo[index] > zmax.score_map(views[index])[0]  # in-sample scores are biased low
+
+
+def test_evaluate_on_another_dataset_says_so(dataset: Path, tmp_path: Path, capsys) -> None:
+    from scae_tf import cli
+    from scae_tf.commands.evaluate import check_same_dataset
+
+    run = tmp_path / "run"
+    run.mkdir()
+    train = sorted((dataset / "train" / "good").glob("*.png"))
+    (run / "split.json").write_text(json.dumps({"version": 2, "train": [str(p) for p in train[:6]],
+                                                "validation": [str(p) for p in train[6:]]}))
+    other = tmp_path / "other"
+    shutil.copytree(dataset, other)
+    out = tmp_path / "report"
+    code = cli.main(["evaluate", "--bundle", str(run), "--data", str(other), "--out", str(out)])
+    err = capsys.readouterr().err
+    assert code == 2 and not out.exists()
+    assert f"this run was trained on {dataset}; --data points at {other}, a different dataset" in err
+    assert "split.json" not in err and "Traceback" not in err
+    check_same_dataset(run, dataset)  # the training data itself: fine
+
+    # The training data has moved: fine where its held-out images are, an error where they are not.
+    moved = tmp_path / "moved" / "screw"
+    (run / "split.json").write_text(json.dumps({"version": 2, "train": [str(moved / "train/good" / p.name) for p in train[:6]],
+                                                "validation": [str(moved / "train/good" / p.name) for p in train[6:]]}))
+    check_same_dataset(run, other)
+    elsewhere = tmp_path / "elsewhere"
+    (elsewhere / "train" / "good").mkdir(parents=True)
+    with pytest.raises(ScaeError, match=f"trained on {moved}, which is not there any more"):
+        check_same_dataset(run, elsewhere)
