@@ -20,7 +20,7 @@ def test_prepare_out_refuses_a_foreign_folder(tmp_path):
 
 
 def test_prepare_out_clears_only_its_own_results(tmp_path):
-    out = tmp_path / "demo"
+    out = tmp_path / "runs" / "today" / "demo"  # created with its parents
     prepare_out(out)
     (out / "report").mkdir()
     (out / "report" / "metrics.json").write_text("{}")

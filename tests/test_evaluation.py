@@ -65,7 +65,7 @@ def setup(dataset: Path) -> tuple[InspectionPipeline, list[Path]]:
 @pytest.fixture(scope="module")
 def evaluated(setup, dataset: Path, tmp_path_factory):
     pipeline, calibration = setup
-    out = tmp_path_factory.mktemp("report")
+    out = tmp_path_factory.mktemp("report") / "nested" / "report"  # created with its parents
     return evaluate(pipeline, dataset, out, calibration, pixel_size=64, source="fake"), out
 
 
