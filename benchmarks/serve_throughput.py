@@ -29,7 +29,10 @@ from pathlib import Path
 
 import numpy as np
 
-SERVER_STAGES = ("decode", "segment", "pose", "reconstruct", "postprocess", "total", "queue", "end_to_end")
+from scae_tf.artifacts import peek_manifest
+from scae_tf.timing import STAGES
+
+SERVER_STAGES = (*STAGES, "queue", "end_to_end")
 
 
 def _free_port() -> int:
@@ -187,7 +190,7 @@ def main(argv: list[str] | None = None) -> int:
         height_width = list(cv2.imdecode(np.frombuffer(bodies[0], np.uint8), cv2.IMREAD_UNCHANGED).shape[:2])
     except Exception:  # noqa: BLE001 (informational only)
         pass
-    manifest = json.loads((args.bundle / "manifest.json").read_text())
+    manifest = peek_manifest(args.bundle) or {}
     report = {
         "bundle": str(args.bundle),
         "precision": manifest.get("precision"),

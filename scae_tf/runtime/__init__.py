@@ -1,12 +1,5 @@
-"""Edge runtime: what ``scae inspect`` runs on the inspection PC, without TensorFlow.
+"""Edge runtime of ``scae inspect``: files and folders in, one record per image out (``inspection``).
 
-``inspection`` turns files and folders into one record each (result or error). The bundle
-itself (``scae_tf.artifacts.open_bundle``: manifest, format version and every file's sha256
-checked before anything is loaded) and its TFLite back-end (``scae_tf.backends.litert``) are
-re-exported here for edge code.
+Runs without TensorFlow. The verified bundle is ``scae_tf.artifacts.open_bundle``; its TFLite
+back-end is ``scae_tf.backends.litert``.
 """
-
-from scae_tf.artifacts.bundle import Bundle, open_bundle
-from scae_tf.backends.litert import LiteBackend
-
-__all__ = ["Bundle", "LiteBackend", "open_bundle"]

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from scae_tf.artifacts.names import MANIFEST
 from scae_tf.errors import ScaeError
 from scae_tf.imageio import encoded_size
 from scae_tf.runtime.inspection import Record, aspect_warning, decode_bytes, record_json
@@ -63,7 +64,7 @@ def bundle_identity(path: Path, manifest: dict[str, Any]) -> dict[str, Any]:
     """What names a bundle in every result: a changed file changes ``manifest_sha256``."""
     return {
         "path": str(path),
-        "manifest_sha256": hashlib.sha256((path / "manifest.json").read_bytes()).hexdigest(),
+        "manifest_sha256": hashlib.sha256((path / MANIFEST).read_bytes()).hexdigest(),
         "config_hash": manifest.get("config_hash"),
         "precision": manifest.get("precision"),
         "format_version": manifest.get("format_version"),
@@ -79,7 +80,7 @@ def load_bundle(path: str | Path, workers: int = 1, threads: int = 2) -> LoadedB
     interpreters up, so the first real image is not slower than the others.
     """
     from scae_tf.pipeline import load_pipeline
-    from scae_tf.runtime import open_bundle
+    from scae_tf.artifacts import open_bundle
 
     path = Path(path).resolve()
     bundle = open_bundle(path)
