@@ -79,8 +79,8 @@ def load_bundle(path: str | Path, workers: int = 1, threads: int = 2) -> LoadedB
     The trial run is the check that the models load and run on this machine; it also warms the
     interpreters up, so the first real image is not slower than the others.
     """
-    from scae_tf.pipeline import load_pipeline
     from scae_tf.artifacts import open_bundle
+    from scae_tf.pipeline import load_pipeline
 
     path = Path(path).resolve()
     bundle = open_bundle(path)
