@@ -171,9 +171,18 @@ def test_contact_sheet(tmp_path: Path):
     assert red.any()  # mask contours are drawn
 
 
-def test_committed_contact_sheet_is_small():
-    path = Path(__file__).resolve().parents[1] / "docs" / "images" / "synthetic_contact_sheet.png"
+@pytest.mark.parametrize("name", ["synthetic_contact_sheet.png", "synthetic_round_contact_sheet.png", "synthetic_round_color_contact_sheet.png", "synthetic_surface_contact_sheet.png"])
+def test_committed_contact_sheets_are_small(name: str):
+    path = Path(__file__).resolve().parents[1] / "docs" / "images" / name
     assert path.is_file() and path.stat().st_size < 300_000
+
+
+def test_contact_sheet_of_a_colour_kind(tmp_path: Path):
+    path = write_contact_sheet(tmp_path / "sheet.png", size=96, part="round", color=True, tile=64)
+    sheet = read_image(path, gray=False)
+    assert sheet.shape[1] == (1 + len(PART_KINDS["round"].defect_types)) * 64
+    top = sheet[:64]
+    assert np.abs(top[..., 0] - top[..., 1]).max() > 0.3  # the red cap is in colour
 
 
 # --- every part kind -------------------------------------------------------------------------
@@ -364,3 +373,18 @@ def test_chip_bites_into_the_regions_border():
     dist = cv2.distanceTransform(region.astype(np.uint8), cv2.DIST_L2, 3)
     assert dist[mask].min() <= 1.5  # touches the border
     assert painted[mask].mean() < 0.6  # the background shows through where material is missing
+
+
+def test_synth_command_writes_every_kind_and_refuses_a_colour_screw(tmp_path: Path, capsys):
+    from scae_tf.cli import main
+
+    out = tmp_path / "surface"
+    code = main(["-q", "synth", "--out", str(out), "--kind", "surface", "--color", "--size", "64", "--train", "2", "--test-good", "1", "--per-defect", "1"])
+    assert code == 0
+    assert json.loads((out / "dataset.json").read_text())["part"] == "surface"
+    assert read_image(out / "train" / "good" / "000.png", gray=False).shape == (64, 64, 3)
+    assert len(list_dataset(out, "test")) == 1 + len(PART_KINDS["surface"].defect_types)
+    code = main(["-q", "synth", "--out", str(tmp_path / "screw"), "--kind", "screw", "--color", "--size", "64", "--train", "1"])
+    err = capsys.readouterr().err
+    assert code == 2 and "gray only" in err and "Traceback" not in err
+    assert not (tmp_path / "screw").exists()

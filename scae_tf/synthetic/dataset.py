@@ -184,9 +184,12 @@ def contact_sheet(
         rgb = pixels if pixels.ndim == 3 else cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB)
         focus = sample.defect_mask if sample.defect_mask.any() else sample.object_mask
         ys, xs = np.nonzero(focus)
+        cy, cx = int(ys.mean()), int(xs.mean())
+        if not focus[cy, cx]:  # e.g. the hole of a ring: zoom on the nearest part pixel instead
+            nearest = int(np.argmin((ys - cy) ** 2 + (xs - cx) ** 2))
+            cy, cx = int(ys[nearest]), int(xs[nearest])
         half = size // 8
-        cy = int(np.clip(ys.mean(), half, size - half))
-        cx = int(np.clip(xs.mean(), half, size - half))
+        cy, cx = int(np.clip(cy, half, size - half)), int(np.clip(cx, half, size - half))
         zoom = cv2.resize(rgb[cy - half : cy + half, cx - half : cx + half], (tile, tile), interpolation=cv2.INTER_CUBIC)
         outlined = rgb.copy()
         if kind != GOOD:
@@ -204,12 +207,13 @@ def write_contact_sheet(
     defect_types: tuple[str, ...] | None = None,
     part: str = "screw",
     color: bool = False,
+    tile: int = 160,
 ) -> Path:
     """Write :func:`contact_sheet` as PNG (same images as ``test/`` of a dataset with this seed)."""
     path = Path(path)
     if not path.parent.is_dir():
         raise ScaeError("folder for the contact sheet does not exist; create it first", path.parent)
-    sheet = cv2.cvtColor(contact_sheet(seed=seed, size=size, defect_types=defect_types, part=part, color=color), cv2.COLOR_RGB2BGR)
+    sheet = cv2.cvtColor(contact_sheet(seed=seed, size=size, tile=tile, defect_types=defect_types, part=part, color=color), cv2.COLOR_RGB2BGR)
     ok, encoded = cv2.imencode(".png", sheet, [cv2.IMWRITE_PNG_COMPRESSION, 9])  # it is committed to the repo
     if not ok:
         raise ScaeError("could not encode the contact sheet as PNG", path)
