@@ -29,6 +29,12 @@ class RunDir(Artifact):
     def __repr__(self) -> str:
         return f"RunDir({str(self.path)!r})"
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RunDir) and other.path == self.path
+
+    def __hash__(self) -> int:
+        return hash(self.path)
+
     @property
     def split_file(self) -> Path:
         return self.file(names.SPLIT)
