@@ -85,7 +85,7 @@ class PostprocessConfig:
     """NumPy patch post-processor (see scae_tf/postprocess)."""
 
     residual: str = "l2"  # l2 | ssim | ssim+l2; l2 measured best on real screws (tuning proxy, benchmarks/proxy_split.py)
-    patch_size: int = 8  # 8/4 with neighbour_ring 2 measured best on the tuning proxy (was 16/8, ring 1)
+    patch_size: int = 8  # 8/4 with neighbour_ring 2 measured best on the tuning proxy (benchmarks/proxy_split.py)
     patch_stride: int = 4
     min_object_fraction: float = 0.5  # a patch counts as object when this much of it is in the mask
     top_fraction: float = 0.10
