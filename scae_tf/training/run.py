@@ -326,12 +326,8 @@ def _crops(preprocessor: Preprocessor, works: list[np.ndarray], masks: list[np.n
 
 def _calibrate(out: Path, config: RunConfig, preprocessor: Preprocessor, segmenter, cae, works: list[np.ndarray]) -> bool:
     """Last step: the decision threshold from the validation (good) images -> calibration.json."""
-    try:
-        from scae_tf.calibration import calibrate
-    except ImportError:
-        log.warning("scae_tf.calibration is not available: calibration.json not written")
-        return False
     from scae_tf.backends.keras_backend import KerasBackend
+    from scae_tf.calibration import calibrate
 
     backend = KerasBackend(segmenter, cae)
     calibration = calibrate(backend, preprocessor, config.postprocess, works)
