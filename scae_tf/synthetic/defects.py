@@ -116,13 +116,18 @@ def _curve(rng: np.random.Generator, length: float, bend_fraction: float, n: int
     return px, py
 
 
-def _blob(rng: np.random.Generator, dx: np.ndarray, dy: np.ndarray, base: float, count: tuple[int, int], threshold: float) -> np.ndarray:
-    """An irregular soft blob: smoothstep of a sum of Gaussian lobes around the centre."""
+def _blob(
+    rng: np.random.Generator, dx: np.ndarray, dy: np.ndarray, base: float, count: tuple[int, int], threshold: float, rough: float = 0.0
+) -> np.ndarray:
+    """An irregular soft blob: smoothstep of a sum of Gaussian lobes around the centre, its edge
+    frayed by ``rough`` (relative amplitude of fine noise)."""
     field = np.zeros(dx.shape, np.float32)
     for _ in range(int(rng.integers(*count))):
         ox, oy = rng.normal(0, base * 0.7, size=2)
         r = base * rng.uniform(0.5, 1.0)
         field += np.exp(-((dx - ox) ** 2 + (dy - oy) ** 2) / (r * r))
+    if rough > 0:
+        field = field * (1 + rough * smooth_noise(rng, dx.shape, max(3, int(2.5 * dx.shape[1] / base))))
     shape = np.clip((field - threshold) / 0.25, 0, 1)
     return shape * shape * (3 - 2 * shape)
 
@@ -211,26 +216,29 @@ def _crack(image: np.ndarray, rng: np.random.Generator, dist: np.ndarray, weight
     length = rng.uniform(0.12, 0.2) * 256 * k
     cx, cy = _pick(rng, dist, 3 * k)
     ys, xs, dx, dy = _window(image.shape, cx, cy, length * 0.7 + 6 * k + 3)
-    branches = []
     heading = rng.uniform(0, 2 * math.pi)
-    for start_heading, share in ((heading, 0.5), (heading + math.pi, 0.5)):  # grows both ways from its origin
-        steps = max(6, int(share * length / (2.5 * k)))
-        angles = start_heading + np.cumsum(rng.normal(0, 0.35, steps))
-        step = share * length / steps
-        branches.append(np.concatenate([[0.0], np.cumsum(step * np.cos(angles))]))
-        branches.append(np.concatenate([[0.0], np.cumsum(step * np.sin(angles))]))
-    px = np.concatenate([branches[0][::-1], branches[2][1:]]).astype(np.float32)
-    py = np.concatenate([branches[1][::-1], branches[3][1:]]).astype(np.float32)
+    ahead_x, ahead_y = _jagged_path(rng, heading, length / 2, 2.0 * k)  # grows both ways from its origin
+    back_x, back_y = _jagged_path(rng, heading + math.pi, length / 2, 2.0 * k)
+    px = np.concatenate([back_x[::-1], ahead_x[1:]])
+    py = np.concatenate([back_y[::-1], ahead_y[1:]])
     d = _distance_to_curve(dx, dy, px, py)
-    fork = int(rng.integers(len(px) // 4, 3 * len(px) // 4))  # one side branch
-    steps = max(4, len(px) // 4)
-    angles = heading + rng.choice([-1, 1]) * rng.uniform(0.5, 1.0) + np.cumsum(rng.normal(0, 0.35, steps))
-    bx = px[fork] + np.concatenate([[0.0], np.cumsum(2.5 * k * np.cos(angles))])
-    by = py[fork] + np.concatenate([[0.0], np.cumsum(2.5 * k * np.sin(angles))])
-    d_branch = _distance_to_curve(dx, dy, bx.astype(np.float32), by.astype(np.float32))
+    fork = int(rng.integers(len(px) // 4, 3 * len(px) // 4))  # one side branch, thinner and shorter
+    turn = rng.choice([-1, 1]) * rng.uniform(0.5, 1.0)
+    bx, by = _jagged_path(rng, heading + turn, rng.uniform(0.2, 0.35) * length, 2.0 * k)
+    d_branch = _distance_to_curve(dx, dy, bx + px[fork], by + py[fork])
     width = rng.uniform(0.7, 0.9) * max(k, 1.0)
     gain = -rng.uniform(0.3, 0.35) * np.maximum(np.exp(-0.5 * (d / width) ** 2), 0.8 * np.exp(-0.5 * (d_branch / (0.8 * width)) ** 2))
     return _apply_gain(image, ys, xs, gain * weight[ys, xs])
+
+
+def _jagged_path(rng: np.random.Generator, heading: float, length: float, step: float) -> tuple[np.ndarray, np.ndarray]:
+    """A crack-like path from the origin: short straight steps that zigzag around a slowly drifting heading."""
+    steps = max(4, int(length / step))
+    angles = heading + np.cumsum(rng.normal(0, 0.08, steps)) + rng.normal(0, 0.45, steps)
+    step = length / steps
+    px = np.concatenate([[0.0], np.cumsum(step * np.cos(angles))]).astype(np.float32)
+    py = np.concatenate([[0.0], np.cumsum(step * np.sin(angles))]).astype(np.float32)
+    return px, py
 
 
 def _hole(image: np.ndarray, rng: np.random.Generator, dist: np.ndarray, weight: np.ndarray) -> np.ndarray:
@@ -253,7 +261,7 @@ def _stain(image: np.ndarray, rng: np.random.Generator, dist: np.ndarray, weight
     base = rng.uniform(0.022, 0.03) * 256 * k
     cx, cy = _pick(rng, dist, 2 * base)
     ys, xs, dx, dy = _window(image.shape, cx, cy, 4 * base)
-    shape = _blob(rng, dx, dy, base, (3, 6), 0.4)
+    shape = _blob(rng, dx, dy, base, (3, 6), 0.4, rough=0.3)
     edge = np.clip(shape * (1 - shape) * 4, 0, 1) ** 2  # the tide line where the liquid dried
     amount = (rng.uniform(0.14, 0.2) * shape + rng.uniform(0.12, 0.16) * edge) * weight[ys, xs]
     if image.ndim == 2:
