@@ -239,9 +239,12 @@ def _stats_from_dict(raw: dict[str, Any] | None) -> PositionStats | None:
 
 
 def crop_residual(backend: Any, preprocessor: Any, work: np.ndarray, config: PostprocessConfig) -> tuple[np.ndarray, np.ndarray]:
-    """(residual, crop mask) of one work image: segment -> canonical crop -> reconstruct -> residual."""
-    mask = preprocessor.mask_from_prob(backend.segment(preprocessor.seg_input(work)))
-    crop, crop_mask, _ = preprocessor.canonical(work, mask)
+    """(residual, crop mask) of one work image: segment -> canonical crop -> reconstruct -> residual.
+    Raises ``ScaeError`` when no part is found (the caller skips the image)."""
+    prepared = preprocessor.prepare_image(backend.segment, work, work=True)
+    if not prepared.found:
+        raise ScaeError(prepared.reason)
+    crop, crop_mask = prepared.crop, prepared.crop_mask
     reconstruction = np.asarray(backend.reconstruct(crop), dtype=np.float32).reshape(crop.shape)
     return residual_map(crop, reconstruction, config), crop_mask
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -21,9 +21,9 @@ from scae_tf.backends import Backend
 from scae_tf.calibration import Calibration
 from scae_tf.config import PostprocessConfig
 from scae_tf.imageio import read_image
-from scae_tf.pose import Pose, crop_corners_in_image, warp_to_image
+from scae_tf.pose import Pose, crop_corners_in_image, identity_pose, warp_to_image
 from scae_tf.postprocess import FlaggedPatch, PatchTable, PostProcessor
-from scae_tf.preprocessing import Preprocessor, PreprocessState
+from scae_tf.preprocessing import Prepared, Preprocessor, PreprocessState
 from scae_tf.residual import residual_map
 from scae_tf.timing import STAGES
 
@@ -47,6 +47,12 @@ class InspectionResult:
     residual: np.ndarray  # residual map in crop coordinates
     crop_anomaly_map: np.ndarray  # anomaly map in crop coordinates
     input_shape: tuple[int, int] = (0, 0)  # (height, width) of the input image
+    reason: str | None = None  # why the image was judged without scoring (e.g. "no part found"); None when scored
+    warnings: list[str] = field(default_factory=list)  # e.g. out of distribution: unlike the training parts
+
+    @property
+    def part_found(self) -> bool:
+        return self.reason is None
 
 
 class InspectionPipeline:
@@ -80,7 +86,12 @@ class InspectionPipeline:
         return self.postprocessor.threshold
 
     def inspect(self, image: np.ndarray, timings: dict[str, float] | None = None) -> InspectionResult:
-        """Inspect one float image in [0, 1] (gray or RGB, any size)."""
+        """Inspect one float image in [0, 1] (gray or RGB, any size).
+
+        No part found is a verdict, not an error: a missing or displaced part is a defect on a line,
+        so the image is anomalous with score inf and ``reason`` says why. An image unlike the training
+        parts (area, intensity, position outside the training ranges) is scored and says so in ``warnings``.
+        """
         times = {stage: 0.0 for stage in STAGES}
         times.update(timings or {})
         start = time.perf_counter()
@@ -89,11 +100,15 @@ class InspectionPipeline:
         pre = self.preprocessor
 
         work = pre.work_image(image)
-        object_mask = pre.mask_from_prob(self.backend.segment(pre.seg_input(work)))
+        prob = self.backend.segment(pre.seg_input(work)) if pre.segments else None
         after_segment = time.perf_counter()
         times["segment"] = after_segment - start
 
-        crop, crop_mask, pose = pre.canonical(work, object_mask)
+        prepared = pre.prepare(work, prob)
+        if not prepared.found:
+            return self._no_part(prepared, times, start, input_shape)
+        crop, crop_mask, pose, object_mask = prepared.crop, prepared.crop_mask, prepared.pose, prepared.object_mask
+        warnings = pre.out_of_distribution(prepared)
         after_pose = time.perf_counter()
         times["pose"] = after_pose - after_segment
 
@@ -103,9 +118,9 @@ class InspectionPipeline:
 
         residual = residual_map(crop, reconstruction, self.config)
         decision = self.postprocessor(residual, crop_mask)
-        anomaly_map = warp_to_image(decision.pixel_map, pose, work.shape) * object_mask
+        anomaly_map = warp_to_image(decision.pixel_map, pose, work.shape[:2]) * object_mask
         flagged = [
-            self._flagged_patch(decision.patches, i, pose, work.shape, input_shape)
+            self._flagged_patch(decision.patches, i, pose, work.shape[:2], input_shape)
             for i in np.flatnonzero(decision.patches.flagged)
         ]
         end = time.perf_counter()
@@ -127,6 +142,36 @@ class InspectionPipeline:
             residual=residual,
             crop_anomaly_map=decision.pixel_map,
             input_shape=input_shape,
+            warnings=warnings,
+        )
+
+    def _no_part(self, prepared: Prepared, times: dict[str, float], start: float, input_shape: tuple[int, int]) -> InspectionResult:
+        """The verdict for an image without a usable part: anomalous, score inf, empty maps."""
+        work_shape = prepared.work.shape[:2]
+        crop_shape = self.preprocessor.crop_size
+        pose = identity_pose(work_shape, crop_shape)
+        empty = np.zeros(crop_shape, np.float32)
+        channels = prepared.work.shape[2:] if prepared.work.ndim == 3 else ()
+        crop = np.zeros((*crop_shape, *channels), np.float32)
+        end = time.perf_counter()
+        times["total"] = end - start + times["decode"]
+        return InspectionResult(
+            anomalous=True,
+            score=float("inf"),
+            threshold=self.threshold,
+            anomaly_map=np.zeros(work_shape, np.float32),
+            object_mask=prepared.object_mask,
+            pose=pose,
+            patches=self.postprocessor(empty, np.zeros(crop_shape, bool)).patches,
+            flagged=[],
+            timings=times,
+            crop=crop,
+            crop_mask=np.zeros(crop_shape, bool),
+            reconstruction=crop.copy(),
+            residual=empty,
+            crop_anomaly_map=empty.copy(),
+            input_shape=input_shape,
+            reason=prepared.reason,
         )
 
     def inspect_path(self, path: str | Path) -> InspectionResult:

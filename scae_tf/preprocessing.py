@@ -1,17 +1,22 @@
 """Image -> model inputs, identical for the Keras and the TFLite path (no TensorFlow here).
 
-``PreprocessState`` is what pre-processing learns at training time (the crop scale that makes
-the median part fill the crop, the illumination reference of the good crops); it is saved as
-``preprocessing.json`` in the run dir and the bundle so inspection PCs crop exactly like training.
-``Preprocessor`` applies it: work image, segmenter input, mask cleaning, canonical crop.
+``PreprocessState`` is what pre-processing learns at training time (the part kind and how parts
+are aligned, colour or gray, the segmenter's frame, the crop scale and size, the illumination
+reference of the good crops, the ranges of part area, intensity and position seen in training);
+it is saved as ``preprocessing.json`` in the run dir and the bundle so inspection PCs crop exactly
+like training. ``Preprocessor`` applies it; ``Preprocessor.prepare`` is the one way from an image
+to the CAE's input (segment -> mask -> canonical crop), used by training, calibration, inspection,
+export and the figures.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import cv2
 import numpy as np
@@ -20,10 +25,37 @@ from scae_tf.config import PreprocessConfig, from_dict, save_json, to_dict
 from scae_tf.errors import ScaeError
 from scae_tf.illumination import IlluminationReference, fit_illumination_reference, normalize_illumination
 from scae_tf.imageio import resize, to_gray
-from scae_tf.pose import Pose, estimate_pose, identity_pose, object_extent, warp_to_crop
+from scae_tf.part_kind import ROTATION_MIN_RATIO, KindDecision, axial_mean, fill_holes, mask_shape  # noqa: F401 - fill_holes re-exported
+from scae_tf.pose import Pose, estimate_pose, identity_pose, object_extent, principal_axis, warp_to_crop
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: part kind, alignment, channels, aspect-keeping work frame, training ranges (1 still loads)
 HEAD_HEIGHT_FILL = 0.9  # the widest part (95th percentile over training images) fills at most this of crop_height
+COMPACT_FILL = 0.85  # compact parts: the largest aligned part (98th percentile) fills this of the crop
+MIN_CROP_SIDE = 64  # compact crops are at least this (MS-SSIM's scales need room)
+MIN_PART_PIXELS = 16  # a mask with fewer pixels is no part
+MIN_AREA_SHARE = 0.2  # a part below this share of the smallest training part is no part (missing or displaced)
+RANGE_MARGIN = 0.5  # out-of-distribution: outside the training range widened by this share of its width
+RANGE_FLOORS = {"area": 0.02, "level": 0.05, "centre_x": 0.03, "centre_y": 0.03, "angle": 4.0}  # minimum widening
+
+
+class SegmentFn(Protocol):
+    def __call__(self, image: np.ndarray) -> np.ndarray: ...
+
+
+@dataclass
+class Prepared:
+    """One image on its way to the CAE: work image, part mask and, when a part was found, the crop."""
+
+    work: np.ndarray
+    object_mask: np.ndarray  # bool, work-image size
+    crop: np.ndarray | None = None  # canonical crop fed to the CAE (illumination-normalised)
+    crop_mask: np.ndarray | None = None
+    pose: Pose | None = None
+    reason: str | None = None  # why no part was found (None: found)
+
+    @property
+    def found(self) -> bool:
+        return self.reason is None
 
 
 @dataclass
@@ -33,6 +65,15 @@ class PreprocessState:
     config: PreprocessConfig
     crop_scale: float  # crop pixels per work-image pixel (fixed for all images)
     illumination: IlluminationReference | None
+    kind: str = "elongated"  # elongated | compact | surface (scae_tf/part_kind.py)
+    alignment: str = "pose"  # pose (canonical, head left) | translation | rotation | none (fixtured)
+    channels: int = 1  # 1 gray, 3 colour: the work image, the segmenter and the CAE
+    keep_aspect: bool = False  # work image keeps the input's aspect (short side = work_size); False: square
+    seg_shape: tuple[int, int] | None = None  # segmenter input (H, W); None: seg_size square
+    anchor: tuple[float, float] = (0.5, 0.5)  # alignment none: crop centre as a share of the frame (x, y)
+    reference_angle: float = 0.0  # alignment rotation: the training parts' mean axis angle (degrees)
+    ranges: dict[str, list[float]] = field(default_factory=dict)  # accepted [low, high] per measure (OOD)
+    kind_decision: dict[str, Any] | None = None  # the figures the kind was chosen from (for reports)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -40,6 +81,15 @@ class PreprocessState:
             "config": to_dict(self.config),
             "crop_scale": self.crop_scale,
             "illumination": None if self.illumination is None else self.illumination.to_dict(),
+            "kind": self.kind,
+            "alignment": self.alignment,
+            "channels": self.channels,
+            "keep_aspect": self.keep_aspect,
+            "seg_shape": None if self.seg_shape is None else list(self.seg_shape),
+            "anchor": list(self.anchor),
+            "reference_angle": self.reference_angle,
+            "ranges": self.ranges,
+            "kind_decision": self.kind_decision,
         }
 
     def save(self, path: str | Path) -> None:
@@ -57,7 +107,7 @@ class PreprocessState:
             raise ScaeError(f"corrupt pre-processing state ({err}); re-run `scae train` or restore the file", path) from None
         if not isinstance(data, dict) or "version" not in data:
             raise ScaeError("not a pre-processing state (no version); re-run `scae train` or restore the file", path)
-        if data["version"] != STATE_VERSION:
+        if data["version"] not in (1, STATE_VERSION):
             raise ScaeError(
                 f"pre-processing state version {data['version']!r} is not supported (expected {STATE_VERSION}); "
                 "re-run `scae train` with this version",
@@ -80,7 +130,44 @@ class PreprocessState:
             illumination = IlluminationReference.from_dict(illumination, where=str(path))
         if config.normalize_illumination and illumination is None:
             raise ScaeError("normalize_illumination is on but no illumination reference is stored; re-run `scae train`", path)
-        return cls(config=config, crop_scale=crop_scale, illumination=illumination)
+        state = cls(config=config, crop_scale=crop_scale, illumination=illumination)  # version 1: an elongated part, gray, square
+        try:
+            if "kind" in data:
+                state.kind = str(data["kind"])
+                state.alignment = str(data["alignment"])
+                state.channels = int(data["channels"])
+                state.keep_aspect = bool(data["keep_aspect"])
+                state.seg_shape = None if data["seg_shape"] is None else (int(data["seg_shape"][0]), int(data["seg_shape"][1]))
+                state.anchor = (float(data["anchor"][0]), float(data["anchor"][1]))
+                state.reference_angle = float(data["reference_angle"])
+                state.ranges = {str(k): [float(v[0]), float(v[1])] for k, v in dict(data.get("ranges") or {}).items()}
+                state.kind_decision = data.get("kind_decision")
+        except (KeyError, TypeError, ValueError, IndexError) as err:
+            raise ScaeError(f"malformed pre-processing state ({err.__class__.__name__}: {err}); re-run `scae train`", path) from None
+        if state.kind not in ("elongated", "compact", "surface") or state.channels not in (1, 3):
+            raise ScaeError(f"unknown part kind {state.kind!r} or channels {state.channels}; re-run `scae train`", path)
+        return state
+
+
+def work_shape_for(image_shape: tuple[int, ...], work_size: int, keep_aspect: bool) -> tuple[int, int]:
+    """(H, W) of the work image: short side ``work_size`` and the input's aspect, or a square."""
+    if not keep_aspect:
+        return (work_size, work_size)
+    height, width = int(image_shape[0]), int(image_shape[1])
+    scale = work_size / min(height, width)
+    return (max(1, round(height * scale)), max(1, round(width * scale)))
+
+
+def seg_shape_for(work_shape: tuple[int, int], seg_size: int, multiple: int) -> tuple[int, int]:
+    """Segmenter frame for work images of ``work_shape``: short side ``seg_size``, the same aspect,
+    both sides rounded to ``multiple`` (what the U-Net accepts)."""
+    height, width = work_shape
+    scale = seg_size / min(height, width)
+
+    def fit(side: float) -> int:
+        return max(multiple, int(round(side / multiple)) * multiple)
+
+    return (fit(height * scale), fit(width * scale))
 
 
 def fit_crop_scale(masks: list[np.ndarray], config: PreprocessConfig) -> float:
@@ -93,23 +180,118 @@ def fit_crop_scale(masks: list[np.ndarray], config: PreprocessConfig) -> float:
     return float(min(scale, head_limit))
 
 
-def fit_preprocess_state(works: list[np.ndarray], masks: list[np.ndarray], config: PreprocessConfig) -> PreprocessState:
-    """Learn the crop scale and the illumination reference from good training images and their masks."""
+def _round_up(value: float, multiple: int) -> int:
+    return max(multiple, int(math.ceil(value / multiple - 1e-9)) * multiple)
+
+
+def fit_compact_crop(state: PreprocessState, masks: list[np.ndarray], multiple: int) -> PreprocessState:
+    """Compact parts and surfaces: a crop with the aligned parts' aspect, as many pixels as the
+    configured crop (never finer than the work image), and the scale that makes the largest part fit."""
+    config = state.config
+    if state.alignment == "none":
+        centres = [_box_centre(m) for m in masks]
+        state.anchor = (
+            float(np.median([x / max(m.shape[1] - 1, 1) for (x, _), m in zip(centres, masks, strict=True)])),
+            float(np.median([y / max(m.shape[0] - 1, 1) for (_, y), m in zip(centres, masks, strict=True)])),
+        )
+    if state.alignment == "rotation":
+        state.reference_angle = axial_mean(np.array([_axis_angle(m) for m in masks]))
+    probe = Preprocessor(dataclasses.replace(state, crop_scale=1.0))
+    half_x, half_y = [], []
+    for mask in masks:
+        pose = probe.pose(mask, mask)
+        ys, xs = np.nonzero(mask)
+        matrix = pose.matrix()[:, :2]
+        centre = np.asarray(pose.centre)
+        offsets = (np.stack([xs, ys], axis=1) - centre) @ matrix.T
+        half_x.append(float(np.abs(offsets[:, 0]).max()) + 1.0)
+        half_y.append(float(np.abs(offsets[:, 1]).max()) + 1.0)
+    box_w = 2.0 * float(np.percentile(half_x, 98)) / COMPACT_FILL
+    box_h = 2.0 * float(np.percentile(half_y, 98)) / COMPACT_FILL
+    if state.kind == "surface":
+        box_w, box_h = max(half_x) * 2.0, max(half_y) * 2.0  # the whole frame, no margin
+    budget = float(config.crop_height * config.crop_width)
+    scale = min(1.0, math.sqrt(budget / (box_w * box_h)))
+    min_side = max(MIN_CROP_SIDE, multiple)
+    crop_w = max(min_side, _round_up(box_w * scale, multiple))
+    crop_h = max(min_side, _round_up(box_h * scale, multiple))
+    state.config = dataclasses.replace(config, crop_height=crop_h, crop_width=crop_w)
+    state.crop_scale = float(scale)
+    return state
+
+
+def _box_centre(mask: np.ndarray) -> tuple[float, float]:
+    ys, xs = np.nonzero(mask)
+    return ((float(xs.min()) + float(xs.max())) / 2.0, (float(ys.min()) + float(ys.max())) / 2.0)
+
+
+def _axis_angle(mask: np.ndarray) -> float:
+    ys, xs = np.nonzero(mask)
+    _, axis = principal_axis(xs.astype(np.float64), ys.astype(np.float64))
+    return math.degrees(math.atan2(axis[1], axis[0])) % 180.0
+
+
+def part_measures(work: np.ndarray, mask: np.ndarray, state: PreprocessState) -> dict[str, float]:
+    """What the out-of-distribution check compares with training: part area (share of the frame),
+    intensity (median on the part), and for parts that are not brought to a canonical pose, the
+    position (and the axis angle of parts that do not rotate)."""
+    gray = work.mean(axis=2) if work.ndim == 3 else work
+    measures = {"area": float(mask.mean()), "level": float(np.median(gray[mask]))}
+    if state.kind == "compact":
+        shape = mask_shape(mask)
+        if shape is not None:
+            if state.alignment == "none":
+                height, width = mask.shape
+                x, y = _box_centre(mask)
+                measures["centre_x"] = x / max(width - 1, 1)
+                measures["centre_y"] = y / max(height - 1, 1)
+            if state.alignment in ("none", "translation") and shape.elongation >= ROTATION_MIN_RATIO:
+                measures["angle"] = shape.angle
+    return measures
+
+
+def fit_ranges(measures: list[dict[str, float]]) -> dict[str, list[float]]:
+    """Accepted range of every measure: the training range (1st-99th percentile) widened by a margin."""
+    ranges = {}
+    for name in measures[0] if measures else []:
+        values = np.array([m[name] for m in measures if name in m], np.float64)
+        if values.size < 2:
+            continue
+        low, high = np.percentile(values, [1, 99])
+        margin = max(RANGE_MARGIN * (high - low), RANGE_FLOORS.get(name, 0.0))
+        ranges[name] = [float(low - margin), float(high + margin)]
+        ranges[f"{name}_seen"] = [float(values.min()), float(values.max())]
+    return ranges
+
+
+def fit_preprocess_state(
+    works: list[np.ndarray],
+    masks: list[np.ndarray],
+    config: PreprocessConfig,
+    base: PreprocessState | None = None,
+    multiple: int = 16,
+) -> PreprocessState:
+    """Learn the crop (scale, and size for compact parts), the illumination reference and the
+    training ranges from good training images and their masks. ``base`` carries what was decided
+    before (kind, alignment, channels, frames); without it: an elongated gray part, as version 1."""
     if not works or len(works) != len(masks):
         raise ScaeError(f"need the same, non-zero number of training images and masks (got {len(works)} and {len(masks)})")
-    if config.canonical_pose:
-        crop_scale = fit_crop_scale(masks, config)
+    state = dataclasses.replace(base, config=config, crop_scale=1.0, illumination=None) if base else PreprocessState(config, 1.0, None)
+    if state.kind != "elongated":
+        state = fit_compact_crop(state, masks, multiple)
+    elif config.canonical_pose:
+        state.crop_scale = fit_crop_scale(masks, config)
     else:
-        crop_scale = config.crop_width / float(works[0].shape[1])
-    state = PreprocessState(config=config, crop_scale=crop_scale, illumination=None)
-    if config.normalize_illumination:
-        preprocessor = Preprocessor(state)
+        state.crop_scale = config.crop_width / float(works[0].shape[1])
+    preprocessor = Preprocessor(state)
+    if state.config.normalize_illumination:
         crops, crop_masks = [], []
         for work, mask in zip(works, masks, strict=True):
             pose = preprocessor.pose(work, mask)
             crops.append(warp_to_crop(work, pose))
             crop_masks.append(warp_to_crop(mask, pose))
         state.illumination = fit_illumination_reference(crops, crop_masks)
+    state.ranges = fit_ranges([part_measures(w, m, state) for w, m in zip(works, masks, strict=True)])
     return state
 
 
@@ -122,13 +304,9 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
     return labels == largest
 
 
-def fill_holes(mask: np.ndarray) -> np.ndarray:
-    """Fill background regions not connected to the image border (specular highlights inside the part)."""
-    padded = np.pad(mask.astype(np.uint8), 1)
-    flood = padded.copy()
-    cv2.floodFill(flood, None, (0, 0), 1)
-    holes = flood[1:-1, 1:-1] == 0
-    return mask | holes
+def _wrap_angle(degrees: float) -> float:
+    """Into [-90, 90): axis angles repeat every 180 degrees."""
+    return (degrees + 90.0) % 180.0 - 90.0
 
 
 class Preprocessor:
@@ -142,31 +320,60 @@ class Preprocessor:
     def crop_size(self) -> tuple[int, int]:
         return (self.config.crop_height, self.config.crop_width)
 
+    @property
+    def seg_shape(self) -> tuple[int, int]:
+        return self.state.seg_shape or (self.config.seg_size, self.config.seg_size)
+
+    @property
+    def segments(self) -> bool:
+        """Surfaces fill the frame: no segmentation, the whole image is the part."""
+        return self.state.kind != "surface"
+
+    def work_shape(self, image_shape: tuple[int, ...]) -> tuple[int, int]:
+        return work_shape_for(image_shape, self.config.work_size, self.state.keep_aspect)
+
     def work_image(self, image: np.ndarray) -> np.ndarray:
-        """Any size, gray or RGB float in [0, 1] -> (work_size, work_size) float32 gray (area resize)."""
+        """Any size, gray or RGB float in [0, 1] -> work image (float32; gray HxW or RGB HxWx3 as trained)."""
         image = np.asarray(image)
-        if image.ndim not in (2, 3) or image.size == 0:
+        if image.ndim not in (2, 3) or image.size == 0 or (image.ndim == 3 and image.shape[2] not in (1, 3)):
             raise ScaeError(f"expected a gray (HxW) or RGB (HxWx3) image, got an array of shape {image.shape}")
-        gray = to_gray(image.astype(np.float32, copy=False))
-        return np.ascontiguousarray(resize(gray, self.config.work_size, "area"), dtype=np.float32)
+        image = image.astype(np.float32, copy=False)
+        if self.state.channels == 3:
+            image = np.repeat(to_gray(image)[..., None], 3, axis=2) if image.ndim == 2 or image.shape[2] == 1 else image
+        else:
+            image = to_gray(image)
+        return np.ascontiguousarray(resize(image, self.work_shape(image.shape), "area"), dtype=np.float32)
 
     def seg_input(self, work: np.ndarray) -> np.ndarray:
-        """Work image -> (seg_size, seg_size) float32 segmenter input."""
-        return np.ascontiguousarray(resize(work, self.config.seg_size, "area"), dtype=np.float32)
+        """Work image -> segmenter input (seg frame, float32, the work image's channels)."""
+        return np.ascontiguousarray(resize(work, self.seg_shape, "area"), dtype=np.float32)
 
-    def mask_from_prob(self, prob: np.ndarray) -> np.ndarray:
+    def mask_from_prob(self, prob: np.ndarray, work_shape: tuple[int, int] | None = None) -> np.ndarray:
         """Segmenter probability -> cleaned bool object mask at work size (largest component, holes filled)."""
         prob = np.asarray(prob, dtype=np.float32)
         if prob.ndim == 3:
             prob = prob[..., 0]
-        size = self.config.work_size
-        up = cv2.resize(prob, (size, size), interpolation=cv2.INTER_LINEAR) if prob.shape != (size, size) else prob
+        height, width = work_shape or (self.config.work_size, self.config.work_size)
+        up = cv2.resize(prob, (width, height), interpolation=cv2.INTER_LINEAR) if prob.shape != (height, width) else prob
         return fill_holes(largest_component(up > self.config.mask_threshold))
 
     def pose(self, work: np.ndarray, mask: np.ndarray) -> Pose:
-        if self.config.canonical_pose:
+        if not self.config.canonical_pose:
+            return identity_pose(work.shape[:2], self.crop_size)
+        alignment = self.state.alignment
+        if alignment == "pose":
             return estimate_pose(mask, self.crop_size, self.state.crop_scale)
-        return identity_pose(work.shape[:2], self.crop_size)
+        height, width = mask.shape[:2]
+        angle = 0.0
+        if alignment == "none":
+            centre = (self.state.anchor[0] * (width - 1), self.state.anchor[1] * (height - 1))
+        elif alignment == "translation":
+            centre = _box_centre(mask)
+        else:
+            ys, xs = np.nonzero(mask)
+            centre = (float(xs.mean()), float(ys.mean()))
+            angle = _wrap_angle(_axis_angle(mask) - self.state.reference_angle)
+        return Pose(centre=(float(centre[0]), float(centre[1])), angle=float(angle), scale=self.state.crop_scale, crop_size=self.crop_size)
 
     def canonical(self, work: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, Pose]:
         """(crop, crop mask, pose): the part in canonical pose, illumination-normalised when enabled."""
@@ -176,3 +383,66 @@ class Preprocessor:
         if self.config.normalize_illumination and self.state.illumination is not None:
             crop = normalize_illumination(crop, crop_mask, self.state.illumination)
         return crop.astype(np.float32, copy=False), crop_mask, pose
+
+    def missing_part(self, mask: np.ndarray) -> str | None:
+        """Why ``mask`` holds no usable part (None when it does): empty, a speck, or far smaller than
+        any training part (a missing or displaced part is a defect, not an error)."""
+        pixels = int(np.count_nonzero(mask))
+        if pixels < MIN_PART_PIXELS:
+            return "no part found" if pixels == 0 else f"no part found (only {pixels} part pixel(s))"
+        seen = self.state.ranges.get("area_seen")
+        if seen is not None and mask.mean() < MIN_AREA_SHARE * seen[0]:
+            return f"no part found (part covers {mask.mean():.2%} of the frame, training parts {seen[0]:.2%} or more)"
+        return None
+
+    def prepare(self, work: np.ndarray, prob: np.ndarray | None) -> Prepared:
+        """Work image + segmenter probability (None for surfaces) -> mask -> canonical crop."""
+        if not self.segments:
+            mask = np.ones(work.shape[:2], bool)
+        else:
+            if prob is None:
+                raise ValueError("this part kind needs the segmenter's probability")
+            mask = self.mask_from_prob(prob, work.shape[:2])
+        reason = self.missing_part(mask)
+        if reason is not None:
+            return Prepared(work, mask, reason=reason)
+        crop, crop_mask, pose = self.canonical(work, mask)
+        return Prepared(work, mask, crop, crop_mask, pose)
+
+    def prepare_image(self, segment: SegmentFn | None, image: np.ndarray, work: bool = False) -> Prepared:
+        """The one path image -> work image -> segment -> mask -> canonical crop (``work=True``: ``image``
+        is already a work image). ``segment`` is the back-end's ``segment`` (unused for surfaces)."""
+        work_image = np.asarray(image, np.float32) if work else self.work_image(image)
+        prob = segment(self.seg_input(work_image)) if self.segments and segment is not None else None
+        return self.prepare(work_image, prob)
+
+    def out_of_distribution(self, prepared: Prepared) -> list[str]:
+        """Warnings for an image unlike the training parts (each measure outside its training range)."""
+        if not prepared.found or not self.state.ranges:
+            return []
+        names = {"area": "part area (share of the frame)", "level": "part intensity", "centre_x": "part position x",
+                 "centre_y": "part position y", "angle": "part angle (degrees)"}
+        warnings = []
+        for name, value in part_measures(prepared.work, prepared.object_mask, self.state).items():
+            bounds = self.state.ranges.get(name)
+            if bounds is not None and not bounds[0] <= value <= bounds[1]:
+                warnings.append(
+                    f"out of distribution: {names.get(name, name)} {value:.3g} is outside the training range "
+                    f"[{bounds[0]:.3g}, {bounds[1]:.3g}]; the score may not be meaningful"
+                )
+        return warnings
+
+
+def initial_state(config: PreprocessConfig, decision: KindDecision | None, channels: int, seg_shape: tuple[int, int]) -> PreprocessState:
+    """The state before fitting (what training decided from the data: kind, channels, frames)."""
+    return PreprocessState(
+        config=config,
+        crop_scale=1.0,
+        illumination=None,
+        kind=decision.kind if decision else "elongated",
+        alignment=decision.alignment if decision else "pose",
+        channels=channels,
+        keep_aspect=True,
+        seg_shape=seg_shape,
+        kind_decision=decision.to_dict() if decision else None,
+    )

@@ -75,4 +75,6 @@ def residual_map(image: np.ndarray, reconstruction: np.ndarray, config: Postproc
         else:
             weight = config.ssim_weight
             residual = weight * dssim + (1.0 - weight) * squared_error(image, reconstruction)
+    if residual.ndim == 3:  # colour crops: one map, the mean over the channels
+        residual = residual.mean(axis=2)
     return _gaussian(np.ascontiguousarray(residual, dtype=np.float32), config.residual_smooth_sigma)

@@ -1,5 +1,8 @@
 """Classical object masks: the U-Net's training targets on good images (no labels needed).
 
+``training_targets`` picks the recipe for a dataset (and reports the part kind); the recipe
+below is the one for a dark part on a light background, kept for elongated dark parts (screws).
+
 The part is dark on a light, unevenly lit background and casts a soft shadow. The shadow must
 stay OUT of the mask (its shape follows the part's roll and the light, not the part, and it
 adds variance to every patch statistic downstream) while thin thread crests, the tip and the
@@ -19,6 +22,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from scae_tf.imageio import to_gray
+from scae_tf.part_kind import KindDecision, foreground_mask, infer_part_kind, part_is_darker
 from scae_tf.pose import principal_axis
 from scae_tf.preprocessing import fill_holes, largest_component
 
@@ -91,3 +96,23 @@ def fill_across_axis(mask: np.ndarray) -> np.ndarray:
     filled = mask.copy()
     filled[y0:y1, x0:x1] |= (across >= low[slices]) & (across <= high[slices])
     return filled
+
+
+def training_targets(
+    works: list[np.ndarray], kind: str | None = None, fixtured: bool | None = None
+) -> tuple[list[np.ndarray], KindDecision]:
+    """The U-Net's targets for good work images (gray or colour) and the part kind they show.
+
+    Part masks with no assumption on polarity (``part_kind.foreground_mask``) decide the kind
+    (unless ``kind`` is given). A dark elongated part on a lighter background keeps the recipe
+    above (it keeps the soft shadow out); surfaces have no background: the whole frame is the part.
+    """
+    generic = [foreground_mask(w) for w in works]
+    decision = infer_part_kind(generic, kind, fixtured)
+    if decision.kind == "surface":
+        return [np.ones(w.shape[:2], bool) for w in works], decision
+    found = [(w, m) for w, m in zip(works, generic, strict=True) if m.any()]
+    darker = bool(found) and float(np.mean([part_is_darker(w, m) for w, m in found])) > 0.5
+    if decision.kind == "elongated" and darker:
+        return [classical_object_mask(to_gray(w)) for w in works], decision
+    return generic, decision

@@ -63,7 +63,8 @@ def test_state_save_load_round_trip(tmp_path):
     assert loaded.config == state.config
     assert loaded.crop_scale == state.crop_scale
     assert loaded.illumination == state.illumination
-    assert json.loads(path.read_text())["version"] == 1
+    assert json.loads(path.read_text())["version"] == 2
+    assert (loaded.kind, loaded.alignment, loaded.channels, loaded.ranges) == (state.kind, state.alignment, state.channels, state.ranges)
     assert not (tmp_path / "preprocessing.json.tmp").exists()
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+
+from scae_tf.errors import ScaeError
 
 HELP = "train the U-Net segmenter and the CAE-MSSIM on good images into a run dir"
 
@@ -35,6 +38,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="compact parts: always in the same place and angle (not moved) or not (default: from the images)",
     )
     parser.add_argument(
+        "--false-alarm-rate",
+        type=float,
+        default=None,
+        metavar="R",
+        help="share of good parts the calibrated threshold may flag (default 0.01); lower = fewer false alarms, fewer defects caught",
+    )
+    parser.add_argument(
         "--strategy",
         choices=("default", "mirrored", "multiworker"),
         default=None,
@@ -45,11 +55,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from scae_tf.data.layout import list_dataset
 
+    if args.false_alarm_rate is not None and not 0.0 < args.false_alarm_rate < 0.5:
+        raise ScaeError(f"--false-alarm-rate must be in (0, 0.5), got {args.false_alarm_rate}")
     # A wrong --data fails here, in well under a second; importing TensorFlow below takes seconds.
     list_dataset(args.data, "train")
     from scae_tf.training import resolve_config, train_run
 
     config = resolve_config(args.config, args.image_size, args.epochs, args.strategy, args.kind, args.fixtured)
+    if args.false_alarm_rate is not None:
+        postprocess = dataclasses.replace(config.postprocess, target_false_alarm_rate=args.false_alarm_rate)
+        config = dataclasses.replace(config, postprocess=postprocess)
     summary = train_run(args.data, args.out, config)
     seg, cae, kind = summary["segmenter"], summary["cae"], summary["part_kind"]
     print(

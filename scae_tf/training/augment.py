@@ -29,7 +29,7 @@ def augment_segmenter(image: tf.Tensor, target: tf.Tensor) -> tuple[tf.Tensor, t
     both = tf.image.random_flip_left_right(both)
     both = tf.image.random_flip_up_down(both)
     both = tf.image.rot90(both, k=tf.random.uniform([], 0, 4, dtype=tf.int32))
-    image, target = both[..., :1], both[..., 1:]
+    image, target = both[..., :-1], both[..., -1:]  # gray or colour image, one target channel
     return _photometric(image, brightness=0.15, contrast=0.25, noise=0.03), target
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import shutil
 import time
 from pathlib import Path
 
@@ -21,9 +22,17 @@ from scae_tf.config import RunConfig, load_config, save_json, to_dict
 from scae_tf.data.layout import list_dataset
 from scae_tf.errors import ScaeError
 from scae_tf.imageio import read_image, read_mask, resize
-from scae_tf.preprocessing import Preprocessor, PreprocessState, fit_preprocess_state
+from scae_tf.part_kind import KINDS, KindDecision
+from scae_tf.preprocessing import (
+    MIN_PART_PIXELS,
+    Preprocessor,
+    PreprocessState,
+    fit_preprocess_state,
+    initial_state,
+    seg_shape_for,
+)
 from scae_tf.progress import progress, progress_enabled
-from scae_tf.segmentation_targets import classical_object_mask
+from scae_tf.segmentation_targets import training_targets
 from scae_tf.training.cae import check_loss_fits, train_cae
 from scae_tf.training.curves import plot_curves
 from scae_tf.training.resumable import save_model_atomic
@@ -37,6 +46,8 @@ MIN_UNET_RESOLUTION = 128  # --image-size never makes the U-Net run on fewer pix
 # Settings a rerun may change without invalidating the checkpoints of the run dir.
 MODEL_SECTIONS = ("preprocess", "cae", "unet", "loss", "training")
 RESUMABLE_CHANGES = {"epochs", "segmenter_epochs", "learning_rate", "patience", "strategy"}
+MIN_IMAGE_SIDE = 64  # smaller images are skipped with a warning
+GRAY_TOLERANCE = 2  # 8-bit levels: an RGB file whose channels differ by no more is gray
 
 
 def _round_to(value: float, multiple: int) -> int:
@@ -83,10 +94,13 @@ def resolve_config(
     image_size: int | None = None,
     epochs: int | None = None,
     strategy: str | None = None,
+    kind: str | None = None,
+    fixtured: bool | None = None,
 ) -> RunConfig:
     """Defaults, then the --config file (any subset of RunConfig), then the command-line options.
 
-    ``--epochs N`` sets the CAE epochs and caps the segmenter epochs at N."""
+    ``--epochs N`` sets the CAE epochs and caps the segmenter epochs at N; ``--kind``/``--fixtured``
+    override what training would choose from the images."""
     config = load_config(config_file) if config_file else RunConfig()
     if image_size is not None:
         if image_size < 32:
@@ -101,6 +115,11 @@ def resolve_config(
         config = dataclasses.replace(config, training=training)
     if strategy is not None:
         config = dataclasses.replace(config, training=dataclasses.replace(config.training, strategy=strategy))
+    if kind is not None or fixtured is not None:
+        preprocess = dataclasses.replace(
+            config.preprocess, kind=kind or config.preprocess.kind, fixtured=config.preprocess.fixtured if fixtured is None else fixtured
+        )
+        config = dataclasses.replace(config, preprocess=preprocess)
     return config
 
 
@@ -112,15 +131,36 @@ def _check_config(config: RunConfig, where: Path) -> None:
     cae_multiple = 2**config.cae.depth
     if p.crop_height % cae_multiple or p.crop_width % cae_multiple:
         raise ScaeError(f"preprocess crop {p.crop_height}x{p.crop_width} must be divisible by 2**cae.depth = {cae_multiple}", where)
-    if config.cae.channels != 1:
-        raise ScaeError("cae.channels must be 1: the inspection path works on gray canonical crops", where)
+    if config.cae.channels not in (1, 3):
+        raise ScaeError(f"cae.channels must be 1 (gray) or 3 (colour), got {config.cae.channels}", where)
+    if p.kind not in ("auto", *KINDS):
+        raise ScaeError(f"preprocess.kind must be auto or one of {', '.join(KINDS)}, got {p.kind!r}", where)
+    if p.color not in ("auto", "gray", "rgb"):
+        raise ScaeError(f"preprocess.color must be auto, gray or rgb, got {p.color!r}", where)
     check_loss_fits(config, where)
 
 
 def _check_resume_compatible(config: RunConfig, out: Path) -> None:
-    path = RunDir(out).config_file
-    if not path.is_file():
+    """A finished run dir is only resumed with the same settings; an unfinished one (no training
+    summary: interrupted or failed) with other settings starts over, with a warning."""
+    run = RunDir(out)
+    if not run.config_file.is_file():
         return
+    try:
+        _compare_settings(config, run.config_file, out)
+    except ScaeError as err:
+        if run.summary_file.is_file():
+            raise
+        log.warning("%s; the earlier run did not finish, so it is discarded and training starts over", err)
+        for target in (run.checkpoints, run.split_file, run.model_file("segmenter"), run.model_file("cae"),
+                       run.preprocessing_file, run.calibration_file, run.config_file):
+            if target.is_dir():
+                shutil.rmtree(target)
+            elif target.exists():
+                target.unlink()
+
+
+def _compare_settings(config: RunConfig, path: Path, out: Path) -> None:
     # Post-processing is re-fitted (calibration) at the end of every run, so only the sections
     # that shape the trained models and crops must match.
     old = {k: v for k, v in json.loads(path.read_text()).items() if k in MODEL_SECTIONS}
@@ -150,38 +190,6 @@ def _attach_log(out: Path) -> logging.Handler:
     return handler
 
 
-def _read_works(paths: list[str], preprocessor: Preprocessor, work_size: int) -> list[np.ndarray]:
-    works = []
-    for path in progress(paths, desc="reading", total=len(paths)):
-        image = read_image(path)
-        if min(image.shape[:2]) < work_size:
-            raise ScaeError(
-                f"image is {image.shape[1]}x{image.shape[0]}, smaller than the work size {work_size}; "
-                f"use --image-size {min(image.shape[:2])} or larger images",
-                path,
-            )
-        works.append(preprocessor.work_image(image))
-    return works
-
-
-def _true_object_masks(data: Path, paths: list[str], size: int) -> list[np.ndarray] | None:
-    """Exact object masks shipped by synthetic datasets (object_masks/train/good/<name>)."""
-    folder = data / "object_masks" / "train" / "good"
-    if not folder.is_dir():
-        return None
-    files = [folder / Path(p).name for p in paths]
-    if not all(f.is_file() for f in files):
-        return None
-    return [resize(read_mask(f), size, "nearest") for f in files]
-
-
-def _segmenter_arrays(works: list[np.ndarray], targets: list[np.ndarray], pre: Preprocessor) -> tuple[np.ndarray, np.ndarray]:
-    size = pre.config.seg_size
-    x = np.stack([pre.seg_input(w) for w in works])[..., None]
-    y = np.stack([resize(t.astype(np.float32), size, "area") for t in targets])[..., None]
-    return x.astype(np.float32), y.astype(np.float32)
-
-
 def train_run(
     data: str | Path,
     out: str | Path,
@@ -189,7 +197,11 @@ def train_run(
     callbacks: dict[str, list[keras.callbacks.Callback]] | None = None,
 ) -> dict:
     """Train into run dir ``out`` (created or resumed); returns the summary also saved as
-    ``training_summary.json``. ``callbacks``: extra Keras callbacks per stage ("segmenter", "cae")."""
+    ``training_summary.json``. ``callbacks``: extra Keras callbacks per stage ("segmenter", "cae").
+
+    The settings that follow the data (part kind, colour, work size, crop size) are resolved from
+    the good images first; ``config.json`` holds the resolved settings. A run dir left unfinished
+    by a failure can be rerun into, with the same or other settings."""
     data, out = Path(data), Path(out)
     callbacks = callbacks or {}
     started = time.time()
@@ -201,14 +213,97 @@ def train_run(
             data,
         )
     out.mkdir(parents=True, exist_ok=True)
-    _check_resume_compatible(config, out)
     handler = _attach_log(out)
     try:
-        save_json(config, RunDir(out).config_file)
         return _train(data, out, config, samples, callbacks, started)
     finally:
         logging.getLogger().removeHandler(handler)
         handler.close()
+
+
+def _read_images(paths: list[str], skipped: dict[str, list[str]]) -> tuple[list[str], list[np.ndarray]]:
+    """Decode every image as stored (gray or RGB float); unreadable or too small ones are skipped
+    with a warning naming them (one odd image never stops a run)."""
+    kept, images = [], []
+    for path in progress(paths, desc="reading", total=len(paths)):
+        try:
+            image = read_image(path, gray=False)
+        except ScaeError as err:
+            log.warning("%s: skipped, unreadable (%s)", path, err)
+            skipped.setdefault("unreadable", []).append(str(path))
+            continue
+        if min(image.shape[:2]) < MIN_IMAGE_SIDE:
+            log.warning("%s: skipped, %dx%d is smaller than %d px", path, image.shape[1], image.shape[0], MIN_IMAGE_SIDE)
+            skipped.setdefault("too_small", []).append(str(path))
+            continue
+        kept.append(str(path))
+        images.append(image)
+    return kept, images
+
+
+def is_colour(image: np.ndarray) -> bool:
+    """RGB with channels that differ (a gray image saved as RGB counts as gray)."""
+    if image.ndim != 3 or image.shape[2] != 3:
+        return False
+    return float(np.max(image.max(axis=2) - image.min(axis=2))) > GRAY_TOLERANCE / 255.0
+
+
+def resolve_data_settings(config: RunConfig, images: list[np.ndarray]) -> tuple[RunConfig, int]:
+    """Colour and work size from the images: colour when most are colour (or as ``preprocess.color``
+    says), work size = min(configured, median short side) with the other sizes following it."""
+    p = config.preprocess
+    colour = p.color == "rgb" or (p.color == "auto" and np.mean([is_colour(i) for i in images]) > 0.5)
+    channels = 3 if colour else 1
+    short = int(np.median([min(i.shape[:2]) for i in images]))
+    if short < p.work_size / 1.5:
+        config = scale_sizes(config, short)  # small images: every size follows
+        log.info("work size %d px: the images' median short side is smaller than %d", short, p.work_size)
+    elif short < p.work_size:
+        # Nearly the configured size: the work image stays at native resolution, the networks keep their sizes.
+        config = dataclasses.replace(config, preprocess=dataclasses.replace(p, work_size=short))
+        log.info("work size %d px: the images' median short side", short)
+    preprocess = dataclasses.replace(config.preprocess, color="rgb" if colour else "gray")
+    cae = dataclasses.replace(config.cae, channels=channels)
+    return dataclasses.replace(config, preprocess=preprocess, cae=cae), channels
+
+
+def _with_kind(config: RunConfig, decision: KindDecision) -> RunConfig:
+    """The chosen kind in the config; surfaces have no per-position statistics (a texture has no
+    positions that mean something) and one zone."""
+    preprocess = dataclasses.replace(config.preprocess, kind=decision.kind, fixtured=decision.fixtured if decision.kind == "compact" else None)
+    config = dataclasses.replace(config, preprocess=preprocess)
+    if decision.kind == "surface":
+        post = dataclasses.replace(config.postprocess, zones=1, per_position_zscore=False)
+        config = dataclasses.replace(config, postprocess=post)
+    return config
+
+
+def _true_object_masks(data: Path, paths: list[str], shapes: list[tuple[int, int]]) -> list[np.ndarray] | None:
+    """Exact object masks shipped by synthetic datasets (object_masks/train/good/<name>)."""
+    folder = data / "object_masks" / "train" / "good"
+    if not folder.is_dir():
+        return None
+    files = [folder / Path(p).name for p in paths]
+    if not all(f.is_file() for f in files):
+        return None
+    return [resize(read_mask(f), shape, "nearest") for f, shape in zip(files, shapes, strict=True)]
+
+
+def _segmenter_arrays(works: list[np.ndarray], targets: list[np.ndarray], pre: Preprocessor) -> tuple[np.ndarray, np.ndarray]:
+    x = np.stack([pre.seg_input(w) for w in works])
+    if x.ndim == 3:
+        x = x[..., None]
+    y = np.stack([resize(t.astype(np.float32), pre.seg_shape, "area") for t in targets])[..., None]
+    return x.astype(np.float32), y.astype(np.float32)
+
+
+def _drop_without_part(paths: list[str], works: list[np.ndarray], targets: list[np.ndarray], skipped: dict[str, list[str]]):
+    """Images whose target shows no part are left out of training, with a warning naming each."""
+    keep = [i for i, t in enumerate(targets) if int(np.count_nonzero(t)) >= MIN_PART_PIXELS]
+    for i in sorted(set(range(len(paths))) - set(keep)):
+        log.warning("%s: skipped, no part found in this good image", paths[i])
+        skipped.setdefault("no_part_found", []).append(paths[i])
+    return [paths[i] for i in keep], [works[i] for i in keep], [targets[i] for i in keep]
 
 
 def _train(data: Path, out: Path, config: RunConfig, samples, callbacks, started: float) -> dict:
@@ -217,69 +312,92 @@ def _train(data: Path, out: Path, config: RunConfig, samples, callbacks, started
     strategy = get_strategy(t.strategy)
     verbose = 1 if progress_enabled() else 0
     run = RunDir(out)
-    checkpoints = run.checkpoints
-    checkpoints.mkdir(exist_ok=True)
     log.info("training %s -> %s (%d good images, strategy %s, %d replica(s))", data, out, len(samples), t.strategy, strategy.num_replicas_in_sync)
 
     split = run.split() if run.split_file.is_file() else Split.make([s.path for s in samples], t.validation_fraction, t.seed)
-    run.write_split(split)  # also brings a resumed run's older split file to the current format
+    skipped: dict[str, list[str]] = {}
+    train_paths, train_images = _read_images(split.train, skipped)
+    val_paths, val_images = _read_images(split.validation, skipped)
+    _require_images(train_paths, val_paths, skipped, data)
+
+    # What follows the data: colour, work size, then the part kind from the images' part masks.
+    config, channels = resolve_data_settings(config, train_images + val_images)
+    unet_multiple = 2**config.unet.depth * config.unet.input_downsample
+    keep_aspect = dataclasses.replace(PreprocessState(config.preprocess, 1.0, None), channels=channels, keep_aspect=True)
+    reader = Preprocessor(keep_aspect)
+    train_works = [reader.work_image(i) for i in train_images]
+    val_works = [reader.work_image(i) for i in val_images]
+    del train_images, val_images
+    p = config.preprocess
+    targets, decision = training_targets(
+        train_works + val_works, None if p.kind == "auto" else p.kind, p.fixtured
+    )
+    log.info("part kind: %s, alignment %s (%s)", decision.kind, decision.alignment, decision.reason)
+    config = _with_kind(config, decision)
+    median_shape = tuple(int(v) for v in np.median([w.shape[:2] for w in train_works], axis=0))
+    seg_shape = seg_shape_for(median_shape, config.preprocess.seg_size, unet_multiple)
+    bootstrap_state = initial_state(config.preprocess, decision, channels, seg_shape)
+    bootstrap = Preprocessor(bootstrap_state)
+    log.info("%s images, work %dx%d (median), segmenter %dx%d", "colour" if channels == 3 else "gray", median_shape[1], median_shape[0], seg_shape[1], seg_shape[0])
+    train_targets, val_targets = targets[: len(train_works)], targets[len(train_works) :]
+    train_paths, train_works, train_targets = _drop_without_part(train_paths, train_works, train_targets, skipped)
+    val_paths, val_works, val_targets = _drop_without_part(val_paths, val_works, val_targets, skipped)
+    _require_images(train_paths, val_paths, skipped, data)
+    _check_resume_compatible(config, out)
+    run.checkpoints.mkdir(exist_ok=True)
+    run.write_split(split)
+    save_json(config, run.config_file)  # the resolved settings; a rerun compares against them
     log.info("split: %d train, %d validation (seed %d)", len(split.train), len(split.validation), t.seed)
 
-    bootstrap = Preprocessor(PreprocessState(config=config.preprocess, crop_scale=1.0, illumination=None))
-    train_works = _read_works(split.train, bootstrap, config.preprocess.work_size)
-    val_works = _read_works(split.validation, bootstrap, config.preprocess.work_size)
-
-    # Stage 1: segmenter on classical targets.
+    # Stage 1: segmenter on the classical targets (a surface has no background: one quick epoch,
+    # its output is not used).
     t0 = time.time()
-    train_targets = [classical_object_mask(w) for w in progress(train_works, desc="targets")]
-    val_targets = [classical_object_mask(w) for w in val_works]
-    empty = sum(int(not m.any()) for m in train_targets + val_targets)
-    if empty:
-        log.warning("%d image(s) have an empty classical object mask (no part found); they teach the U-Net 'no part'", empty)
     seg_train = _segmenter_arrays(train_works, train_targets, bootstrap)
     seg_val = _segmenter_arrays(val_works, val_targets, bootstrap)
-    segmenter, seg_state = train_segmenter(
-        config,
-        seg_train,
-        seg_val,
-        checkpoints,
-        strategy,
-        verbose,
-        callbacks.get("segmenter"),
-    )
+    seg_config = config
+    if decision.kind == "surface":
+        seg_config = dataclasses.replace(config, training=dataclasses.replace(config.training, segmenter_epochs=1))
+    segmenter, seg_state = train_segmenter(seg_config, seg_train, seg_val, run.checkpoints, strategy, verbose, callbacks.get("segmenter"))
     save_model_atomic(segmenter, run.model_file("segmenter"))
     plot_curves(seg_state.history, run.curves_file("segmenter"), "U-Net segmenter")
 
-    train_masks = [bootstrap.mask_from_prob(p) for p in predict_probabilities(segmenter, seg_train[0])]
-    val_masks = [bootstrap.mask_from_prob(p) for p in predict_probabilities(segmenter, seg_val[0])]
+    train_prepared = [bootstrap.prepare(w, p) for w, p in zip(train_works, predict_probabilities(segmenter, seg_train[0]), strict=True)]
+    val_prepared = [bootstrap.prepare(w, p) for w, p in zip(val_works, predict_probabilities(segmenter, seg_val[0]), strict=True)]
+    val_masks = [r.object_mask for r in val_prepared]
     seg_metrics = {
         "val_iou_vs_classical": float(np.mean([iou(m, c) for m, c in zip(val_masks, val_targets, strict=True)])),
-        "train_iou_vs_classical": float(np.mean([iou(m, c) for m, c in zip(train_masks, train_targets, strict=True)])),
+        "train_iou_vs_classical": float(np.mean([iou(r.object_mask, c) for r, c in zip(train_prepared, train_targets, strict=True)])),
         "epochs": seg_state.epoch,
         "best_epoch": seg_state.best_epoch,
         "best_val_loss": seg_state.best,
         "seconds": round(time.time() - t0, 1),
     }
-    true_val = _true_object_masks(data, split.validation, config.preprocess.work_size)
+    true_val = _true_object_masks(data, val_paths, [w.shape[:2] for w in val_works])
     if true_val is not None:
         seg_metrics["val_iou_vs_true"] = float(np.mean([iou(m, g) for m, g in zip(val_masks, true_val, strict=True)]))
         seg_metrics["val_iou_classical_vs_true"] = float(np.mean([iou(c, g) for c, g in zip(val_targets, true_val, strict=True)]))
     log.info("segmenter: %s", ", ".join(f"{k} {v:.4f}" if isinstance(v, float) else f"{k} {v}" for k, v in seg_metrics.items()))
 
-    # Pre-processing state from the U-Net masks, then canonical crops.
-    train_masks = _usable_masks(train_masks, train_targets, split.train)
-    val_masks = _usable_masks(val_masks, val_targets, split.validation)
+    # Pre-processing state from the U-Net masks (the classical one where the U-Net found nothing), then the crops.
+    train_masks = _usable_masks(train_prepared, train_targets, train_paths, skipped)
+    val_masks_usable = _usable_masks(val_prepared, val_targets, val_paths, skipped)
     keep = [i for i, m in enumerate(train_masks) if m is not None]
-    state = fit_preprocess_state([train_works[i] for i in keep], [train_masks[i] for i in keep], config.preprocess)
+    if len(keep) < 2:
+        raise ScaeError(f"the part was found in only {len(keep)} training image(s); check the images show the part", data)
+    state = fit_preprocess_state(
+        [train_works[i] for i in keep], [train_masks[i] for i in keep], config.preprocess, bootstrap_state, 2**config.cae.depth
+    )
+    config = dataclasses.replace(config, preprocess=state.config)
+    _check_config(config, out)
     state.save(run.preprocessing_file)
     preprocessor = Preprocessor(state)
     train_crops = _crops(preprocessor, train_works, train_masks)
-    val_crops = _crops(preprocessor, val_works, val_masks)
+    val_crops = _crops(preprocessor, val_works, val_masks_usable)
     log.info("canonical crops: %d train, %d validation, %dx%d, crop_scale %.4f", len(train_crops), len(val_crops), *train_crops.shape[1:3], state.crop_scale)
 
     # Stage 2: CAE on the crops.
     t0 = time.time()
-    cae, cae_state = train_cae(config, train_crops, val_crops, checkpoints, strategy, verbose, callbacks.get("cae"))
+    cae, cae_state = train_cae(config, train_crops, val_crops, run.checkpoints, strategy, verbose, callbacks.get("cae"))
     save_model_atomic(cae, run.model_file("cae"))
     plot_curves(cae_state.history, run.curves_file("cae"), "CAE-MSSIM")
     cae_metrics = {
@@ -291,12 +409,17 @@ def _train(data: Path, out: Path, config: RunConfig, samples, callbacks, started
     }
     log.info("cae: best val_loss %.5f at epoch %d of %d", cae_state.best, cae_state.best_epoch, cae_state.epoch)
 
-    calibrated = _calibrate(out, config, preprocessor, segmenter, cae, val_works)
+    calibrated = _calibrate(out, config, preprocessor, segmenter, cae, val_works, val_paths)
+    save_json(config, run.config_file)  # with the fitted crop size
     summary = {
         "segmenter": seg_metrics,
         "cae": cae_metrics,
         "calibration": calibrated,
-        "images": {"train": len(split.train), "validation": len(split.validation)},
+        "part_kind": decision.to_dict(),
+        "channels": channels,
+        "images": {"train": len(train_paths), "validation": len(val_paths)},
+        "skipped": skipped,
+        "skipped_count": sum(len(v) for v in skipped.values()),
         "seconds": round(time.time() - started, 1),
     }
     save_json(summary, run.summary_file)
@@ -304,33 +427,46 @@ def _train(data: Path, out: Path, config: RunConfig, samples, callbacks, started
     return summary
 
 
-def _usable_masks(masks: list[np.ndarray], targets: list[np.ndarray], paths: list[str]) -> list[np.ndarray | None]:
-    """U-Net mask, or the classical one where the U-Net found nothing; None when neither did."""
+def _require_images(train: list[str], validation: list[str], skipped: dict[str, list[str]], data: Path) -> None:
+    if len(train) < MIN_TRAIN_IMAGES - 2 or len(validation) < 2:
+        lost = sum(len(v) for v in skipped.values())
+        raise ScaeError(
+            f"only {len(train)} training and {len(validation)} validation image(s) left after skipping {lost} "
+            "(see the warnings in train.log); add good images",
+            data,
+        )
+
+
+def _usable_masks(prepared: list, targets: list[np.ndarray], paths: list[str], skipped: dict[str, list[str]]) -> list[np.ndarray | None]:
+    """U-Net mask, or the classical one where the U-Net found nothing; None (skipped, with a warning) when neither did."""
     usable: list[np.ndarray | None] = []
-    for mask, target, path in zip(masks, targets, paths, strict=True):
-        if mask.any():
-            usable.append(mask)
-        elif target.any():
-            log.warning("%s: the U-Net found no part, using the classical mask", path)
+    for result, target, path in zip(prepared, targets, paths, strict=True):
+        if result.found:
+            usable.append(result.object_mask)
+        elif int(np.count_nonzero(target)) >= MIN_PART_PIXELS:
+            log.warning("%s: the U-Net found no part (%s), using the classical mask", path, result.reason)
             usable.append(target)
         else:
-            log.warning("%s: no part found, image left out of CAE training", path)
+            log.warning("%s: skipped, no part found", path)
+            skipped.setdefault("no_part_found", []).append(path)
             usable.append(None)
     return usable
 
 
 def _crops(preprocessor: Preprocessor, works: list[np.ndarray], masks: list[np.ndarray | None]) -> np.ndarray:
-    crops = [preprocessor.canonical(w, m)[0] for w, m in zip(works, masks, strict=True) if m is not None]
-    return np.stack(crops)[..., None].astype(np.float32)
+    crops = np.stack([preprocessor.canonical(w, m)[0] for w, m in zip(works, masks, strict=True) if m is not None])
+    return (crops[..., None] if crops.ndim == 3 else crops).astype(np.float32)
 
 
-def _calibrate(out: Path, config: RunConfig, preprocessor: Preprocessor, segmenter, cae, works: list[np.ndarray]) -> bool:
+def _calibrate(
+    out: Path, config: RunConfig, preprocessor: Preprocessor, segmenter, cae, works: list[np.ndarray], names: list[str]
+) -> bool:
     """Last step: the decision threshold from the validation (good) images -> calibration.json."""
     from scae_tf.backends.keras_backend import KerasBackend
     from scae_tf.calibration import calibrate
 
     backend = KerasBackend(segmenter, cae)
-    calibration = calibrate(backend, preprocessor, config.postprocess, works)
+    calibration = calibrate(backend, preprocessor, config.postprocess, works, names)
     calibration.save(RunDir(out).calibration_file)
-    log.info("calibration written from %d validation images", len(works))
+    log.info("calibration written from %d validation images", len(works) - len(calibration.skipped_images))
     return True
