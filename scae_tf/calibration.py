@@ -116,6 +116,16 @@ class Calibration:
     outline_stats: PositionStats | None = None  # per-position mean/std of good crop masks (outline_weight > 0)
     legacy_fields: tuple[str, ...] = ()  # fields absent from the file, set from LEGACY_FIELD_VALUES
 
+    def with_false_alarm_rate(self, rate: float) -> Calibration:
+        """The same statistics with tau re-set for another false-alarm target (no images needed:
+        tau is a quantile of the stored out-of-sample scores of the good calibration images)."""
+        if not 0.0 < rate < 0.5:
+            raise ScaeError(f"the false-alarm rate must be in (0, 0.5), got {rate}")
+        config = dataclasses.replace(self.config, target_false_alarm_rate=float(rate))
+        scores = np.asarray(self.max_statistics, np.float64)
+        threshold = image_threshold(scores, rate, config.k_sigma, config.threshold_method)
+        return dataclasses.replace(self, config=config, threshold=threshold, false_alarm_rate=float(np.mean(scores > threshold)))
+
     def postprocessor(self, zones: bool = True) -> PostProcessor:
         """The calibrated decision rule; ``zones=False``: pooled sigma everywhere, with its own tau."""
         if zones:

@@ -204,9 +204,14 @@ class InspectionPipeline:
         )
 
 
-def load_pipeline(path: str | Path, threads: int = 2) -> InspectionPipeline:
-    """Open a run dir (Keras back-end, needs TensorFlow) or a bundle (TFLite, hashes verified first)."""
+def load_pipeline(path: str | Path, threads: int = 2, false_alarm_rate: float | None = None) -> InspectionPipeline:
+    """Open a run dir (Keras back-end, needs TensorFlow) or a bundle (TFLite, hashes verified first).
+
+    ``false_alarm_rate``: re-set the threshold for this target instead of the one calibrated at training.
+    """
     artifact = open_artifact(path)
     config, state = artifact.config(), artifact.preprocess_state()
     calibration = artifact.calibration(config, state)
+    if false_alarm_rate is not None and calibration is not None:
+        calibration = calibration.with_false_alarm_rate(false_alarm_rate)
     return InspectionPipeline(artifact.backend(threads), state, calibration, config.postprocess)

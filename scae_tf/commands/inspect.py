@@ -59,6 +59,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--csv", type=Path, metavar="FILE", help="also write one CSV row per image to FILE")
     parser.add_argument("--json", action="store_true", help="one JSON object per image instead of a readable line")
     parser.add_argument("--threads", type=int, default=2, help="threads per TFLite interpreter (default 2)")
+    parser.add_argument("--false-alarm-rate", type=float, default=None, metavar="R",
+                        help="re-set the threshold so that this share of good parts is flagged (default: the "
+                        "bundle's calibrated target, usually 0.01)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -66,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         raise ScaeError(f"--threads must be at least 1, got {args.threads}")
     bundle = open_bundle(args.bundle)
     with c_stderr_captured():  # LiteRT's "Created TensorFlow Lite XNNPACK delegate"
-        pipeline = load_pipeline(args.bundle, threads=args.threads)
+        pipeline = load_pipeline(args.bundle, threads=args.threads, false_alarm_rate=args.false_alarm_rate)
     images, records = collect_inputs(args.paths)
     if args.out is not None:
         try:
