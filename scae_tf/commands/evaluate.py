@@ -36,6 +36,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from scae_tf.evaluation import calibration_images, evaluate
+    from scae_tf.evaluation.verdict import verdict_counts, verdict_sentences
     from scae_tf.pipeline import load_pipeline
     from scae_tf.quiet import c_stderr_captured
 
@@ -59,6 +60,7 @@ def run(args: argparse.Namespace) -> int:
         source=str(args.bundle),
     )
     m = evaluation.metrics
+    print(verdict_sentences(verdict_counts(m))[0])
     print(f"{m['n_images']} images ({m['n_good']} good, {m['n_defective']} defective): "
           f"image AUROC {_fmt(m['image_auroc'])}, pixel AUROC {_fmt(m['pixel_auroc'])}, AUPRO {_fmt(m['aupro'])}, "
           f"accuracy {_fmt(m['accuracy'])} at threshold {_fmt(m['threshold'])}")
