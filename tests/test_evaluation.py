@@ -371,7 +371,10 @@ def test_cli_evaluate(setup, dataset: Path, tmp_path: Path, monkeypatch, capsys)
     assert code == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["n_images"] == 6 and "brightness_controlled" not in metrics
-    assert "segmentation_guided" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "segmentation_guided" in printed
+    cm = metrics["confusion_matrix"]
+    assert printed.startswith(f"Caught {cm['tp']} of {cm['tp'] + cm['fn']} defective parts")
 
 
 def test_patch_counter_with_identity_pose() -> None:
