@@ -25,7 +25,6 @@ Sizes scale with the part (the square root of its area), so the same settings su
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -233,25 +232,3 @@ def implant_defect(
         return Implanted(new, mask, (kind,), (relative,))
     raise ValueError(f"could not place a visible {kind!r} implant on this part in {_ATTEMPTS} attempts")
 
-
-def implant_defects(
-    image: np.ndarray,
-    object_mask: np.ndarray,
-    rng: np.random.Generator,
-    kinds: Sequence[str] = IMPLANT_KINDS,
-    count: int = 1,
-    contrast: tuple[float, float] = CONTRAST_RANGE,
-) -> Implanted:
-    """``count`` implants, each of a kind drawn from ``kinds``; the mask is their union."""
-    if count < 1:
-        raise ValueError(f"count must be >= 1, got {count}")
-    current = np.asarray(image, dtype=np.float32)
-    mask = np.zeros(current.shape, dtype=bool)
-    done, contrasts = [], []
-    for _ in range(count):
-        kind = str(kinds[int(rng.integers(len(kinds)))])
-        result = implant_defect(current, object_mask, rng, kind, contrast)
-        current, mask = result.image, mask | result.defect_mask
-        done.append(kind)
-        contrasts.extend(result.contrasts)
-    return Implanted(current, mask, tuple(done), tuple(contrasts))

@@ -264,19 +264,6 @@ def detection_rates(defect_types: Sequence[str], predicted: np.ndarray) -> dict[
     return rates
 
 
-def threshold_for_false_alarm_rate(good_scores: np.ndarray, rate: float) -> float:
-    """Smallest threshold t with at most ``rate`` of the good scores strictly above t.
-
-    With few calibration images and a small rate this is the maximum good score, so no
-    calibration image raises an alarm.
-    """
-    scores = np.sort(np.asarray(good_scores, dtype=np.float64).ravel())
-    if scores.size == 0:
-        raise ValueError("no good scores to calibrate a threshold on")
-    allowed = int(np.floor(rate * scores.size))
-    return float(scores[scores.size - 1 - allowed])
-
-
 def bootstrap_auroc(
     labels: np.ndarray, score_sets: dict[str, np.ndarray], resamples: int = 2000, seed: int = 0
 ) -> dict[str, np.ndarray]:

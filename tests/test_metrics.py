@@ -100,14 +100,6 @@ def test_detection_rates_per_type() -> None:
     assert rates["scratch"]["rate"] == pytest.approx(2 / 3)
 
 
-def test_threshold_for_false_alarm_rate() -> None:
-    good = np.arange(1, 101, dtype=float)  # 1 .. 100
-    assert metrics.threshold_for_false_alarm_rate(good, 0.0) == 100.0
-    threshold = metrics.threshold_for_false_alarm_rate(good, 0.05)
-    assert np.mean(good > threshold) == pytest.approx(0.05)
-    assert metrics.threshold_for_false_alarm_rate(good[:20], 0.01) == 20.0
-
-
 def _row(values: list[float]) -> np.ndarray:
     return np.asarray(values, dtype=np.float32)[None, :]
 
