@@ -1,6 +1,7 @@
-"""Benchmarks: latency of the inspection path (``scae bench``) and detection quality.
+"""Benchmark scripts over the library: latency, detection quality, the tuning proxy.
 
-``benchmarks.latency`` times the full path image file -> verdict on the edge runtime, side by
-side with Keras and other TFLite precisions; ``benchmarks.quality`` trains/exports/evaluates and
-tabulates detection quality per method and precision. Neither imports TensorFlow at module level.
+``python -m benchmarks.latency`` is ``scae bench`` (implementation: ``scae_tf.latency``);
+``benchmarks.quality`` trains/exports/evaluates and tabulates detection quality per method and
+precision; ``benchmarks.proxy_split`` builds the tuning proxy from held-out good images. The library
+never imports this package.
 """
