@@ -86,6 +86,6 @@ def result_overlay(image: np.ndarray, result: Any) -> np.ndarray:
         result.object_mask,
         [patch.corners for patch in result.flagged],
         vmax=2.0 * threshold if np.isfinite(threshold) and threshold > 0 else None,
-        label=f"{verdict}  score {result.score:.2f} / thr {threshold:.2f}",
+        label=f"ANOMALOUS  {reason}" if (reason := getattr(result, "reason", None)) else f"{verdict}  score {result.score:.2f} / thr {threshold:.2f}",
         anomalous=bool(result.anomalous),
     )

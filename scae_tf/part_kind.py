@@ -28,7 +28,7 @@ from scae_tf.errors import ScaeError
 KINDS = ("elongated", "compact", "surface")
 ALIGNMENTS = ("pose", "translation", "rotation", "none")
 
-ELONGATED_RATIO = 2.5  # length / width of the part (principal axes) at or above which the canonical pose is used
+ELONGATED_RATIO = 2.2  # length / width of the part (principal axes) at or above which the canonical pose is used
 SURFACE_FRACTION = 0.6  # a "part" covering more than this share of the frame is a surface
 MIN_FOUND_SHARE = 0.5  # fewer images with a separable part than this: a surface (nothing stands out)
 FIXTURED_POSITION = 0.03  # std of the part centre / frame short side below which parts are fixtured
@@ -39,20 +39,23 @@ BORDER_BAND = 0.06  # share of the frame side whose outer band models the backgr
 MODEL_SIDE = 256  # the foreground is found at this short side (fast; the mask is resized back)
 MIN_PART_FRACTION = 0.002  # smaller "parts" are dust: no part found
 MIN_SEPARATION = 2.5  # the part must lie this many robust background deviations from the background model
+TEXTURE_SIGMA = 1.5  # px at MODEL_SIDE: window of the local contrast
+CLEAR_SEPARATION = 0.75  # Otsu's between-class share of the variance above which colour alone separates the part
 
 
-def _features(image: np.ndarray) -> np.ndarray:
+def _features(image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per-pixel features that separate a part from its background whatever the polarity:
-    smoothed colour (or gray), and local contrast at two scales (texture)."""
+    (smoothed colour or gray, local contrast = texture)."""
     image = np.asarray(image, np.float32)
     channels = [image] if image.ndim == 2 else [image[..., c] for c in range(image.shape[2])]
     gray = channels[0] if len(channels) == 1 else np.mean(np.stack(channels), axis=0)
-    out = [cv2.GaussianBlur(c, (0, 0), 1.0) for c in channels]
-    for sigma in (1.5, 3.0):
+    colour = [cv2.GaussianBlur(c, (0, 0), 1.0) for c in channels]
+    texture = []
+    for sigma in (TEXTURE_SIGMA,):
         mean = cv2.GaussianBlur(gray, (0, 0), sigma)
         var = cv2.GaussianBlur(gray * gray, (0, 0), sigma) - mean * mean
-        out.append(np.sqrt(np.maximum(var, 0.0)))
-    return np.stack(out, axis=-1)
+        texture.append(np.sqrt(np.maximum(var, 0.0)))
+    return np.stack(colour, axis=-1), np.stack(texture, axis=-1)
 
 
 def border_band(shape: tuple[int, int], fraction: float = BORDER_BAND) -> np.ndarray:
@@ -63,17 +66,39 @@ def border_band(shape: tuple[int, int], fraction: float = BORDER_BAND) -> np.nda
     return mask
 
 
-def background_distance(image: np.ndarray) -> np.ndarray:
+def _distance(features: np.ndarray) -> np.ndarray:
     """Distance of every pixel to a robust model of the frame's border (per-feature median and
-    spread), in background deviations: large where the pixel differs in brightness, colour or
-    texture from the background, small on it, whichever is darker."""
-    features = _features(image)
+    spread), in background deviations: large where the pixel differs from the background, small
+    on it, whichever is darker or brighter."""
     border = features[border_band(features.shape[:2])]
     median = np.median(border, axis=0)
     spread = 1.4826 * np.median(np.abs(border - median), axis=0)
     spread = np.maximum(spread, 0.02 * max(float(np.median(np.abs(median))), 1e-3) + 1e-3)
     z = (features - median) / spread
-    return np.sqrt(np.mean(z * z, axis=-1)).astype(np.float32)
+    return cv2.GaussianBlur(np.sqrt(np.mean(z * z, axis=-1)).astype(np.float32), (0, 0), 1.0)
+
+
+def background_distance(image: np.ndarray) -> np.ndarray:
+    """Distance to the border's background model on colour and texture together."""
+    colour, texture = _features(image)
+    return _distance(np.concatenate([colour, texture], axis=-1))
+
+
+def _otsu(distance: np.ndarray) -> tuple[np.ndarray, float]:
+    """(pixels above Otsu's level of the log distance, separability = between-class / total variance)."""
+    log_distance = np.log1p(distance)
+    top = float(np.percentile(log_distance, 99.5))
+    if top <= math.log1p(MIN_SEPARATION):
+        return np.zeros(distance.shape, bool), 0.0
+    scaled = (np.clip(log_distance / top, 0, 1) * 255).astype(np.uint8)
+    otsu, _ = cv2.threshold(scaled, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
+    level = max(otsu / 255.0 * top, math.log1p(MIN_SEPARATION))
+    mask = log_distance > level
+    if mask.all() or not mask.any():
+        return mask, 0.0
+    total = float(log_distance.var())
+    between = mask.mean() * (1 - mask.mean()) * (float(log_distance[mask].mean()) - float(log_distance[~mask].mean())) ** 2
+    return mask, between / max(total, 1e-12)
 
 
 def _small(image: np.ndarray) -> np.ndarray:
@@ -109,15 +134,17 @@ def foreground_mask(image: np.ndarray) -> np.ndarray:
     holes filled. Empty when nothing stands out from the background."""
     image = np.asarray(image, np.float32)
     small = _small(image)
-    distance = cv2.GaussianBlur(background_distance(small), (0, 0), 1.0)
-    log_distance = np.log1p(distance)
-    top = float(np.percentile(log_distance, 99.5))
-    if top <= math.log1p(MIN_SEPARATION):
-        return np.zeros(image.shape[:2], bool)
-    scaled = (np.clip(log_distance / top, 0, 1) * 255).astype(np.uint8)
-    otsu, _ = cv2.threshold(scaled, 0, 255, cv2.THRESH_BINARY + cv2.THRESH_OTSU)
-    level = max(otsu / 255.0 * top, math.log1p(MIN_SEPARATION))
-    mask = (log_distance > level).astype(np.uint8)
+    colour, texture = _features(small)
+    # Colour (or gray level) alone gives the sharpest outline; texture joins in when colour does not
+    # separate the part clearly (local contrast blurs the outline by its window).
+    mask, separability = _otsu(_distance(colour))
+    mask = mask.astype(np.uint8)
+    if separability < CLEAR_SEPARATION:
+        textured, _ = _otsu(_distance(np.concatenate([colour, texture], axis=-1)))
+        # the local-contrast window reaches about 2 * TEXTURE_SIGMA px past the outline: take that back
+        reach = int(round(2 * TEXTURE_SIGMA)) * 2 + 1
+        textured = cv2.erode(textured.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (reach, reach)))
+        mask = mask | textured
     side = max(3, int(round(min(small.shape[:2]) / 80)) | 1)
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
     close = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3 * side, 3 * side))  # grooves at the outline stay in

@@ -141,6 +141,8 @@ def calibration_scores(baseline: Baseline, calibration: list[Any]) -> list[float
 def edge_energy(crop: np.ndarray) -> np.ndarray:
     """Sobel gradient magnitude, lightly smoothed so a one-pixel shift of an edge is not a defect."""
     crop = np.asarray(crop, np.float32)
+    if crop.ndim == 3:  # colour crops: edges of the mean channel
+        crop = crop.mean(axis=2)
     gx = cv2.Sobel(crop, cv2.CV_32F, 1, 0, ksize=3)
     gy = cv2.Sobel(crop, cv2.CV_32F, 0, 1, ksize=3)
     return smooth(np.sqrt(gx * gx + gy * gy), 1.0)

@@ -30,6 +30,7 @@ from scae_tf.data.layout import Sample, list_dataset
 from scae_tf.errors import ScaeError
 from scae_tf.evaluation.baselines import Baseline, calibration_scores, default_baselines
 from scae_tf.evaluation.brightness import background_level, global_statistics, match_background
+from scae_tf.evaluation.examples import ExampleKeeper
 from scae_tf.evaluation.records import Evaluation, PassRecords, Thumbnail
 from scae_tf.evaluation.report import write_outputs
 from scae_tf.evaluation.shortcut import STATISTICS, shortcut_check
@@ -49,6 +50,7 @@ from scae_tf.progress import progress
 log = logging.getLogger(__name__)
 
 METHOD = "segmentation_guided"
+REPORTED_FALSE_ALARM_RATES = (0.01, 0.05)  # operating points reported beside the tool's own threshold
 METHOD_DESCRIPTION = "segmentation-guided patch post-processor (top patches, neighbour deviation, zone sigma)"
 RAW = "raw"
 CONTROLLED = "brightness_controlled"
@@ -166,9 +168,12 @@ def calibrate_baselines(
     views: list[CalibrationView] = []
     shape: tuple[int, int] | None = None
     for path in progress(paths, desc="calibration images"):
-        image = read_image(path)
-        shape = shape or image.shape
+        image = read_input(pipeline, path)
+        shape = shape or image.shape[:2]
         result = _inspect(pipeline, image, path)
+        if not result.part_found:  # a good image the segmenter cannot locate: calibration skips it too
+            log.warning("%s: calibration image skipped for the baselines: %s", path, result.reason)
+            continue
         views.append(
             CalibrationView(
                 crop=np.asarray(result.crop, np.float32),
@@ -178,6 +183,8 @@ def calibrate_baselines(
                 background=background_level(image, np.asarray(result.object_mask, bool)),
             )
         )
+    if len(views) < 2:
+        raise ScaeError(f"need at least 2 calibration images with a part found to set baseline thresholds, got {len(views)}")
     rate, rule = _threshold_rule(pipeline)
     thresholds = {}
     for baseline in baselines:
@@ -186,8 +193,16 @@ def calibrate_baselines(
     return views, thresholds, shape
 
 
+def read_input(pipeline: Any, path: Path) -> np.ndarray:
+    """A test or calibration image as the pipeline takes it: colour for colour models, else gray."""
+    state = getattr(pipeline, "state", None)
+    return read_image(path, gray=getattr(state, "channels", 1) == 1)
+
+
 def _baseline_maps(result: Any, baselines: Sequence[Baseline]) -> dict[str, tuple[float, np.ndarray]]:
     work_shape = np.asarray(result.object_mask).shape
+    if not getattr(result, "part_found", True):  # no part found: the same verdict for every method
+        return {baseline.name: (float("inf"), np.zeros(work_shape, np.float32)) for baseline in baselines}
     out = {}
     for baseline in baselines:
         score, crop_map = baseline.score_map(result)
@@ -224,6 +239,7 @@ def _method_block(
     defect_types: list[str],
     threshold: float,
     calibration_scores: Sequence[float],
+    rule: str = "gumbel",
 ) -> dict[str, Any]:
     scores = np.asarray(records.scores[name])
     predicted = np.asarray(records.predicted[name])
@@ -245,7 +261,23 @@ def _method_block(
         good = np.asarray(calibration_scores, np.float64)
         block["calibration_false_alarm_rate"] = float(np.mean(good > threshold))
         block["calibration_scores"] = {"median": float(np.median(good)), "max": float(np.max(good))}
+        block["at_false_alarm_rate"] = {
+            f"{rate:g}": _operating_point(labels, scores, calibrated_threshold(good, rate, rule))
+            for rate in REPORTED_FALSE_ALARM_RATES
+        }
     return block
+
+
+def _operating_point(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, Any]:
+    """Defects caught and good parts flagged on the test set at one threshold."""
+    flagged = scores > threshold
+    return {
+        "threshold": float(threshold),
+        "caught": int(np.sum(flagged & (labels == 1))),
+        "defective": int(np.sum(labels == 1)),
+        "flagged_good": int(np.sum(flagged & (labels == 0))),
+        "good": int(np.sum(labels == 0)),
+    }
 
 
 def per_type_auroc(labels: np.ndarray, scores: np.ndarray, defect_types: list[str]) -> dict[str, float]:
@@ -267,12 +299,13 @@ def summarise_pass(
     thresholds: dict[str, float],
     calibration: list[CalibrationView],
     where: str,
+    rule: str = "gumbel",
 ) -> dict[str, Any]:
     method_thresholds = np.unique(records.method_threshold)
     methods = {
         METHOD: _method_block(
             METHOD, METHOD_DESCRIPTION, records, labels, defect_types, float(method_thresholds[0]),
-            [view.score for view in calibration],
+            [view.score for view in calibration], rule,
         )
     }
     if method_thresholds.size > 1:
@@ -280,7 +313,7 @@ def summarise_pass(
     for baseline in baselines:
         methods[baseline.name] = _method_block(
             baseline.name, baseline.description, records, labels, defect_types, thresholds[baseline.name],
-            calibration_scores(baseline, calibration),
+            calibration_scores(baseline, calibration), rule,
         )
     resampled = bootstrap_auroc(labels, {name: np.asarray(v) for name, v in records.scores.items()})
     for name, values in resampled.items():
@@ -293,6 +326,7 @@ def summarise_pass(
         "image_auroc", "image_auroc_ci95", "pixel_auroc", "aupro", "accuracy", "precision", "recall", "f1", "confusion_matrix",
         "threshold", "detection_rates",
     )}
+    block["at_false_alarm_rate"] = methods[METHOD].get("at_false_alarm_rate", {})
     block.update({
         "patch_level": records.patches.summary(),
         "methods": methods,
@@ -313,7 +347,7 @@ def evaluate(
     pixel_size: int = 256,
     baselines: Sequence[Baseline] | None = None,
     source: str | None = None,
-    overlay_count: int = 12,
+    examples_per_type: int = 2,
 ) -> Evaluation:
     """Evaluate ``pipeline`` on ``data_root``/test and write metrics.json, plots and report.html to ``out_dir``.
 
@@ -343,18 +377,25 @@ def evaluate(
     passes = {RAW: PassRecords(pixel_size)}
     if brightness_control:
         passes[CONTROLLED] = PassRecords(pixel_size)
-    thumbnails: list[Thumbnail] = []
-    overlay_indices = set(select_overlay_indices(samples, overlay_count))
+    thumbnails: list[Thumbnail] = []  # the report's examples: caught and missed defects, false alarms
+    examples = ExampleKeeper(per_type=examples_per_type)
     backgrounds = []
-    for index, sample in enumerate(progress(samples, desc="evaluating", total=len(samples))):
-        image = read_image(sample.path)
-        guard.check(image.shape, sample.path)
-        truth = read_mask(sample.mask_path, image.shape) if sample.mask_path else np.zeros(image.shape, bool)
+    no_part: list[str] = []  # test images where no part was found (a verdict, not an error)
+    out_of_distribution: list[str] = []  # test images unlike the training parts (warnings on their results)
+    for sample in progress(samples, desc="evaluating", total=len(samples)):
+        image = read_input(pipeline, sample.path)
+        guard.check(image.shape[:2], sample.path)
+        truth = read_mask(sample.mask_path, image.shape[:2]) if sample.mask_path else np.zeros(image.shape[:2], bool)
         result = _inspect(pipeline, image, sample.path)
+        if not result.part_found:
+            log.warning("%s: no part found, judged anomalous (score inf) by every method: %s", sample.path, result.reason)
+            no_part.append(sample.name)
+        if result.warnings:
+            out_of_distribution.append(sample.name)
         _record(passes[RAW], image, result, truth, baselines, thresholds)
         background = background_level(image, np.asarray(result.object_mask, bool))
         backgrounds.append(background)
-        if index in overlay_indices:
+        if examples.wants(sample.defect_type, bool(result.anomalous)):
             thumbnails.append(make_thumbnail(sample, image, result, truth, pixel_size))
         if brightness_control:
             controlled = match_background(image, background, reference_background)
@@ -363,11 +404,15 @@ def evaluate(
 
     labels = np.array([s.label for s in samples])
     defect_types = [s.defect_type for s in samples]
-    raw = summarise_pass(passes[RAW], labels, defect_types, baselines, thresholds, calibration, "raw test set")
+    rule = _threshold_rule(pipeline)[1]
+    raw = summarise_pass(passes[RAW], labels, defect_types, baselines, thresholds, calibration, "raw test set", rule)
     metrics: dict[str, Any] = {
         "n_images": len(samples),
         "n_good": int(np.sum(labels == 0)),
         "n_defective": int(np.sum(labels == 1)),
+        "no_part_found": no_part,
+        "out_of_distribution": out_of_distribution,
+        "calibration_images_skipped": len(calibration_paths) - len(calibration),
         "source": source,
         "data": str(data_root),
         "calibration": {
@@ -382,7 +427,7 @@ def evaluate(
     }
     if brightness_control:
         controlled = summarise_pass(
-            passes[CONTROLLED], labels, defect_types, baselines, thresholds, calibration, "brightness-controlled test set"
+            passes[CONTROLLED], labels, defect_types, baselines, thresholds, calibration, "brightness-controlled test set", rule
         )
         controlled["reference_background"] = reference_background
         controlled["definition"] = (
@@ -414,22 +459,6 @@ def evaluate(
     write_outputs(evaluation, out_dir)
     save_json(metrics, out_dir / "metrics.json", sort_keys=False, allow_nan=False)
     return evaluation
-
-
-def select_overlay_indices(samples: list[Sample], count: int) -> list[int]:
-    """Up to ``count`` images for the overlay grid, round-robin over the types (defects first)."""
-    by_type: dict[str, list[int]] = {}
-    for index, sample in enumerate(samples):
-        by_type.setdefault(sample.defect_type, []).append(index)
-    order = sorted(by_type, key=lambda t: (t == "good", t))
-    chosen: list[int] = []
-    depth = 0
-    while len(chosen) < count and any(depth < len(by_type[t]) for t in order):
-        for defect_type in order:
-            if depth < len(by_type[defect_type]) and len(chosen) < count:
-                chosen.append(by_type[defect_type][depth])
-        depth += 1
-    return sorted(chosen)
 
 
 def make_thumbnail(sample: Sample, image: np.ndarray, result: Any, truth: np.ndarray, size: int) -> Thumbnail:

@@ -153,7 +153,7 @@ def aspect_warning(size: tuple[int, int], train_size: list[int] | None, work_siz
         return None
     return (
         f"aspect ratio {size[1]}x{size[0]} differs from the training images' {reference[1]}x{reference[0]}; "
-        f"the image is resized to {work_size}x{work_size} anyway, so the part is distorted and results may be off"
+        "so the part's scale or shape differs from training and results may be off"
     )
 
 
@@ -178,6 +178,7 @@ def inspect_inputs(
                 record.warnings.append(warning)
             result = pipeline.inspect(image, {"decode": decode_seconds})  # total includes decoding
             record.result = result
+            record.warnings.extend(getattr(result, "warnings", []))  # e.g. out of distribution
             record.timings = {stage: float(seconds) for stage, seconds in result.timings.items()}
             if out_dir is not None:
                 target = out_dir / item.overlay_name.with_name(item.overlay_name.name + ".overlay.png")
@@ -207,6 +208,7 @@ def record_json(record: Record) -> dict[str, Any]:
         "path": str(record.path),
         "verdict": "anomalous" if result.anomalous else "good",
         "anomalous": bool(result.anomalous),
+        "reason": getattr(result, "reason", None),  # e.g. "no part found": judged without a score
         "score": _number(result.score),
         "threshold": _number(result.threshold),
         "image_size": list(record.image_size) if record.image_size else None,
@@ -232,6 +234,8 @@ def record_line(record: Record) -> str:
     result = record.result
     verdict = "ANOMALOUS" if result.anomalous else "good"
     total = record.timings.get("total", 0.0) * 1000.0
+    if getattr(result, "reason", None):
+        return f"{verdict:<10} {result.reason}  {total:7.1f} ms  {record.path}"
     return (
         f"{verdict:<10} score {result.score:8.3f}  threshold {result.threshold:.3f}  "
         f"{len(result.flagged):3d} flagged  {total:7.1f} ms  {record.path}"

@@ -1,0 +1,199 @@
+"""Part kinds, foreground without polarity assumption, aspect-keeping frames, colour, skipped
+images, the no-part verdict and out-of-distribution warnings (small synthetic images, no TensorFlow)."""
+
+from __future__ import annotations
+
+import json
+import logging
+
+import cv2
+import numpy as np
+import pytest
+
+from scae_tf.calibration import calibrate
+from scae_tf.config import PostprocessConfig, PreprocessConfig
+from scae_tf.imageio import write_png
+from scae_tf.part_kind import foreground_mask, infer_part_kind, part_is_darker
+from scae_tf.pipeline import InspectionPipeline
+from scae_tf.preprocessing import Preprocessor, PreprocessState, fit_preprocess_state, initial_state, seg_shape_for
+from scae_tf.runtime.inspection import Record, record_json, record_line
+
+SHAPE = (96, 128)  # (height, width): not square
+
+
+def ellipse_image(rng, centre, axes, angle, part=0.25, background=0.7, shape=SHAPE, noise=0.01):
+    image = (background + noise * rng.standard_normal(shape)).astype(np.float32)
+    mask = np.zeros(shape, np.uint8)
+    cv2.ellipse(mask, (int(centre[0]), int(centre[1])), (int(axes[0]), int(axes[1])), angle, 0, 360, 1, -1)
+    image[mask > 0] = part + noise * rng.standard_normal(int(mask.sum()))
+    return np.clip(image, 0, 1), mask > 0
+
+
+def iou(a, b):
+    return float((a & b).sum() / max((a | b).sum(), 1))
+
+
+def test_kind_inference_on_synthetic_shapes():
+    rng = np.random.default_rng(0)
+    bars = [ellipse_image(rng, rng.uniform(40, 88, 2), (40, 7), rng.uniform(0, 180))[1] for _ in range(10)]
+    decision = infer_part_kind(bars)
+    assert decision.kind == "elongated" and decision.alignment == "pose"
+
+    fixed = [ellipse_image(rng, (64 + rng.uniform(-0.5, 0.5), 48), (26, 20), 0)[1] for _ in range(10)]
+    decision = infer_part_kind(fixed)
+    assert decision.kind == "compact" and decision.alignment == "none" and decision.fixtured
+
+    moving = [ellipse_image(rng, (rng.uniform(35, 93), rng.uniform(30, 66)), (22, 20), 0)[1] for _ in range(10)]
+    decision = infer_part_kind(moving)
+    assert decision.kind == "compact" and decision.alignment == "translation"
+
+    turning = [ellipse_image(rng, (64, 48), (28, 17), rng.uniform(0, 180))[1] for _ in range(10)]
+    assert infer_part_kind(turning).alignment == "rotation"
+
+    full = [np.ones(SHAPE, bool) for _ in range(4)]
+    assert infer_part_kind(full).kind == "surface"
+    # an override wins, and says so
+    forced = infer_part_kind(bars, kind="compact", fixtured=False)
+    assert forced.kind == "compact" and forced.alignment != "none" and "--kind" in forced.reason
+
+
+@pytest.mark.parametrize("part, background", [(0.2, 0.7), (0.8, 0.3)])
+def test_foreground_either_polarity(part, background):
+    rng = np.random.default_rng(1)
+    image, truth = ellipse_image(rng, (64, 48), (30, 22), 20, part=part, background=background)
+    mask = foreground_mask(image)
+    assert iou(mask, truth) > 0.85
+    assert part_is_darker(image, mask) == (part < background)
+
+
+def test_foreground_texture_and_colour_only():
+    rng = np.random.default_rng(2)
+    _, truth = ellipse_image(rng, (64, 48), (30, 22), 0)
+    textured = np.full(SHAPE, 0.5, np.float32)
+    textured[truth] += 0.15 * rng.standard_normal(int(truth.sum())).astype(np.float32)  # same mean, only texture
+    assert iou(foreground_mask(np.clip(textured, 0, 1)), truth) > 0.75
+    colour = np.empty((*SHAPE, 3), np.float32)
+    colour[:] = (0.2, 0.3, 0.6)  # blue background
+    colour[truth] = (0.37, 0.37, 0.37)  # a gray part of about the same brightness
+    colour += 0.01 * rng.standard_normal(colour.shape).astype(np.float32)
+    assert iou(foreground_mask(colour), truth) > 0.85
+    assert not foreground_mask(np.full(SHAPE, 0.5, np.float32) + 0.01 * rng.standard_normal(SHAPE).astype(np.float32)).any()
+
+
+def compact_state(channels: int = 1, ranges: bool = True):
+    """A fixtured compact part on non-square images, fitted like training does."""
+    rng = np.random.default_rng(3)
+    config = PreprocessConfig(work_size=96, seg_size=64, crop_height=64, crop_width=64)
+    images = [ellipse_image(rng, (64, 48), (30, 22), 0)[0] for _ in range(8)]
+    if channels == 3:
+        images = [np.stack([i, i * 0.8, i * 0.6], axis=-1) for i in images]
+    decision = infer_part_kind([foreground_mask(i) for i in images])
+    base = initial_state(config, decision, channels, seg_shape_for(images[0].shape[:2], 64, 16))
+    pre = Preprocessor(base)
+    works = [pre.work_image(i) for i in images]
+    masks = [foreground_mask(w) for w in works]
+    return fit_preprocess_state(works, masks, config, base, 16), images
+
+
+def test_non_square_and_small_images_keep_their_aspect(tmp_path):
+    state, images = compact_state()
+    pre = Preprocessor(state)
+    assert state.kind == "compact" and state.alignment == "none"
+    assert pre.work_image(images[0]).shape == (96, 128)  # short side = work_size, aspect kept
+    assert pre.work_image(np.zeros((64, 200), np.float32)).shape == (96, 300)  # another size in the same dataset
+    assert pre.seg_input(pre.work_image(images[0])).shape == (64, 80)  # seg frame: same aspect, multiples of 16
+    crop_h, crop_w = pre.crop_size
+    assert crop_h % 16 == 0 and crop_w % 16 == 0 and crop_w > crop_h  # the crop follows the wide part
+    state.save(tmp_path / "preprocessing.json")
+    loaded = PreprocessState.load(tmp_path / "preprocessing.json")
+    assert (loaded.kind, loaded.alignment, loaded.keep_aspect, loaded.seg_shape, loaded.config) == (
+        state.kind, state.alignment, True, state.seg_shape, state.config)
+
+
+def test_old_state_defaults_to_an_elongated_gray_square_frame(tmp_path):
+    state, _ = compact_state()
+    data = state.to_dict()
+    old = {k: data[k] for k in ("config", "crop_scale", "illumination")} | {"version": 1}
+    (tmp_path / "preprocessing.json").write_text(json.dumps(old))
+    loaded = PreprocessState.load(tmp_path / "preprocessing.json")
+    assert (loaded.kind, loaded.alignment, loaded.channels, loaded.keep_aspect) == ("elongated", "pose", 1, False)
+    assert Preprocessor(loaded).work_image(np.zeros((60, 80), np.float32)).shape == (96, 96)
+
+
+def test_colour_round_trip():
+    state, images = compact_state(channels=3)
+    pre = Preprocessor(state)
+    work = pre.work_image(images[0])
+    assert work.shape == (96, 128, 3) and pre.seg_input(work).shape == (64, 80, 3)
+    prepared = pre.prepare(work, np.asarray(foreground_mask(work), np.float32)[::1, ::1])
+    assert prepared.found and prepared.crop.shape == (*pre.crop_size, 3)
+    assert pre.work_image(images[0][..., 0]).shape == (96, 128, 3)  # a gray input to a colour model
+    from scae_tf.training.run import is_colour
+
+    assert is_colour(images[0]) and not is_colour(np.repeat(images[0][..., :1], 3, axis=2))
+
+
+class ThresholdBackend:
+    """segment: the part is where the image differs from the background; reconstruct: a blur."""
+
+    def segment(self, image):
+        gray = image.mean(axis=2) if image.ndim == 3 else image
+        return (np.abs(gray - 0.7) > 0.2).astype(np.float32)
+
+    def reconstruct(self, crop):
+        return cv2.GaussianBlur(crop, (0, 0), 1.5)
+
+
+@pytest.fixture(scope="module")
+def compact_pipeline():
+    state, images = compact_state()
+    pre = Preprocessor(state)
+    post = PostprocessConfig(patch_size=8, patch_stride=8, zones=1)
+    works = [pre.work_image(i) for i in images]
+    calibration = calibrate(ThresholdBackend(), pre, post, works)
+    return InspectionPipeline(ThresholdBackend(), state, calibration, post), images
+
+
+def test_no_part_is_an_anomalous_verdict_with_a_reason(compact_pipeline, tmp_path):
+    pipeline, _ = compact_pipeline
+    empty = np.full(SHAPE, 0.7, np.float32)
+    result = pipeline.inspect(empty)
+    assert result.anomalous and result.score == float("inf") and "no part found" in result.reason
+    line = record_json(Record(tmp_path / "x.png", result=result, image_size=SHAPE))
+    assert line["verdict"] == "anomalous" and line["reason"] == result.reason and line["score"] is None
+    assert "no part found" in record_line(Record(tmp_path / "x.png", result=result))
+    from scae_tf.overlay import result_overlay
+
+    assert result_overlay(empty, result).shape == (*SHAPE, 3)
+    speck = empty.copy()
+    speck[40:43, 60:63] = 0.2  # a 3x3 speck is no part either (far smaller than any training part)
+    assert pipeline.inspect(speck).reason is not None
+
+
+def test_out_of_distribution_warning(compact_pipeline):
+    pipeline, images = compact_pipeline
+    assert pipeline.inspect(images[0]).warnings == []
+    rng = np.random.default_rng(9)
+    shifted, _ = ellipse_image(rng, (40, 40), (20, 16), 0)  # smaller and elsewhere
+    warnings = pipeline.inspect(shifted).warnings
+    assert any("part area" in w for w in warnings) and any("position" in w for w in warnings)
+    brighter, _ = ellipse_image(rng, (64, 48), (30, 22), 0, part=0.45)
+    assert any("intensity" in w for w in pipeline.inspect(brighter).warnings)
+
+
+def test_odd_training_images_are_skipped_and_named(tmp_path, caplog):
+    from scae_tf.training.run import _drop_without_part, _read_images
+
+    good = tmp_path / "good.png"
+    write_png(good, np.full((80, 100), 0.5, np.float32))
+    small = tmp_path / "small.png"
+    write_png(small, np.full((40, 100), 0.5, np.float32))
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image")
+    skipped: dict[str, list[str]] = {}
+    with caplog.at_level(logging.WARNING):
+        kept, images = _read_images([str(good), str(small), str(broken)], skipped)
+        paths, _, _ = _drop_without_part(kept * 2, images * 2, [np.zeros((80, 100), bool), np.ones((80, 100), bool)], skipped)
+    assert kept == [str(good)] and len(paths) == 1
+    assert skipped == {"too_small": [str(small)], "unreadable": [str(broken)], "no_part_found": [str(good)]}
+    assert all(name in caplog.text for name in (str(small), str(broken)))
