@@ -15,7 +15,13 @@ from scae_tf.config import PostprocessConfig, PreprocessConfig
 from scae_tf.imageio import write_png
 from scae_tf.part_kind import foreground_mask, infer_part_kind, part_is_darker
 from scae_tf.pipeline import InspectionPipeline
-from scae_tf.preprocessing import Preprocessor, PreprocessState, fit_preprocess_state, initial_state, seg_shape_for
+from scae_tf.preprocessing import (
+    Preprocessor,
+    PreprocessState,
+    fit_preprocess_state,
+    initial_state,
+    seg_shape_for,
+)
 from scae_tf.runtime.inspection import Record, record_json, record_line
 
 SHAPE = (96, 128)  # (height, width): not square
