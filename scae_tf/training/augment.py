@@ -28,7 +28,8 @@ def augment_segmenter(image: tf.Tensor, target: tf.Tensor) -> tuple[tf.Tensor, t
     both = tf.concat([image, target], axis=-1)
     both = tf.image.random_flip_left_right(both)
     both = tf.image.random_flip_up_down(both)
-    both = tf.image.rot90(both, k=tf.random.uniform([], 0, 4, dtype=tf.int32))
+    if both.shape[0] == both.shape[1]:  # quarter turns only keep a square frame's shape (flips cover 180 degrees)
+        both = tf.image.rot90(both, k=tf.random.uniform([], 0, 4, dtype=tf.int32))
     image, target = both[..., :-1], both[..., -1:]  # gray or colour image, one target channel
     return _photometric(image, brightness=0.15, contrast=0.25, noise=0.03), target
 
