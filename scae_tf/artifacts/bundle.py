@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 from scae_tf.artifacts.base import Artifact
 from scae_tf.artifacts.names import BUNDLE_FILES, MANIFEST, PRECISIONS, TFLITE_MODELS
+from scae_tf.artifacts.run_dir import RunDir
 from scae_tf.config import save_json
 from scae_tf.errors import ScaeError
 
 if TYPE_CHECKING:
-    from scae_tf.artifacts.run_dir import RunDir
     from scae_tf.backends.litert import LiteBackend
 
 FORMAT_VERSION = 1
@@ -66,9 +66,6 @@ class Bundle(Artifact):
         """``model``: "segmenter" or "cae"."""
         return self.file(TFLITE_MODELS[model])
 
-    def source_run(self) -> RunDir | None:
-        return manifest_source_run(self.path)
-
     def backend(self, threads: int = 2) -> LiteBackend:
         from scae_tf.backends.litert import LiteBackend
 
@@ -93,8 +90,6 @@ def peek_manifest(path: str | Path) -> dict[str, Any] | None:
 
 def manifest_source_run(path: str | Path) -> RunDir | None:
     """The run dir a bundle was exported from (manifest ``source_run``), if it still exists."""
-    from scae_tf.artifacts.run_dir import RunDir
-
     source = (peek_manifest(path) or {}).get("source_run")
     return RunDir(source) if isinstance(source, str) and Path(source).is_dir() else None
 
