@@ -6,6 +6,7 @@ import (the command line imports them to build its help).
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,7 +26,7 @@ FIXES = {
 }
 
 
-class Artifact:
+class Artifact(ABC):
     """A folder the inspection path can be loaded from; subclasses know their models."""
 
     kind = "folder"
@@ -73,5 +74,6 @@ class Artifact:
         calibration.check_compatible(config.postprocess, (state.config.crop_height, state.config.crop_width), path)
         return calibration
 
+    @abstractmethod
     def backend(self, threads: int = 2) -> Backend:
-        raise NotImplementedError
+        """The models of this folder behind the back-end contract, ``threads`` per model where it applies."""
