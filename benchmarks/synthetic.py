@@ -21,7 +21,7 @@ from scae_tf.config import save_json
 from scae_tf.latency import load_average, machine_info
 from scae_tf.synthetic import GOOD, PART_KINDS, render_sample, sample_rng, signal_to_clutter
 
-VARIANTS = (("screw", False), ("round", False), ("round", True), ("surface", False), ("surface", True))
+VARIANTS = (("screw", False), ("round", False), ("round", True), ("surface", False), ("surface", True), ("fabric", False), ("fabric", True))
 
 
 def _name(part: str, color: bool) -> str:

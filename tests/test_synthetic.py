@@ -24,6 +24,7 @@ from scae_tf.synthetic import (
     MAX_DEFECT_CONTRAST,
     PART_KINDS,
     generate_dataset,
+    relative_change,
     render_sample,
     sample_rng,
     signal_to_clutter,
@@ -31,7 +32,7 @@ from scae_tf.synthetic import (
 )
 
 # (part kind, colour) of every synthetic variant besides the gray screw
-VARIANTS = [("round", False), ("round", True), ("surface", False), ("surface", True)]
+VARIANTS = [("round", False), ("round", True), ("surface", False), ("surface", True), ("fabric", False), ("fabric", True)]
 VARIANT_TYPES = [(part, color, kind) for part, color in VARIANTS for kind in PART_KINDS[part].defect_types]
 
 
@@ -205,7 +206,7 @@ def test_every_kinds_defects_are_small_subtle_exact_and_on_the_part(part: str, c
         diff = diff.max(axis=2) if diff.ndim == 3 else diff
         assert np.array_equal(mask, diff > MASK_THRESHOLD)  # exact: where the saved images differ
         assert not diff[~mask].any() or diff[~mask].max() <= MASK_THRESHOLD + 1e-6
-        relative = diff[mask] / np.maximum(_luminance(sample.clean)[mask], 0.05)
+        relative = relative_change(sample.image, sample.clean)[mask]
         if defect_type not in GEOMETRIC_DEFECTS:  # material missing shows the background: subtle by size only
             assert relative.max() < MAX_DEFECT_CONTRAST + 0.1, f"{part} {defect_type} {index}: not subtle ({relative.max():.2f})"
         assert np.median(relative) > 0.03
@@ -216,26 +217,29 @@ def test_every_kinds_defects_are_small_subtle_exact_and_on_the_part(part: str, c
 @pytest.mark.parametrize(("part", "color"), [("screw", False), *VARIANTS])
 def test_defects_stand_out_of_every_kinds_texture(part: str, color: bool):
     """Each defect changes its pixels more than the part's own texture defeats a neighbourhood
-    predictor (inpainting) there: signal/clutter ~1.5-2 for the round part and the surface, whose
-    painters scale every defect to a drawn target; the version-2 screw (unchanged) measures ~0.6-1.4.
+    predictor (inpainting) there. The painters of the other kinds scale every defect to a drawn
+    signal/clutter of 1.5-2.2 unless that would change the part by more than MAX_DEFECT_CONTRAST
+    (then the defect is as strong as subtlety allows: the weave's yarn pull); the version-2 screw
+    (unchanged) measures ~0.4-1.4.
 
-    Why: version-1 screw defects measured ~0.5 and every detector was at chance on them; defects much
-    stronger than ~2.5 would be blatant rather than subtle."""
-    ratios = {}
+    Why: version-1 screw defects measured ~0.2-0.5 and every detector was at chance on them;
+    defects much stronger than ~2.5 would be blatant rather than subtle."""
+    ratios, capped = {}, {}
     for defect_type in PART_KINDS[part].defect_types:
-        values = []
+        values, at_cap = [], []
         for index in range(3):
             sample = render_sample(sample_rng(4, "test", defect_type, index, part), 256, defect_type, part, color)
             values.append(signal_to_clutter(sample.image, sample.clean, sample.defect_mask))
+            at_cap.append(relative_change(sample.image, sample.clean)[sample.defect_mask].max() > MAX_DEFECT_CONTRAST - 0.05)
         ratios[defect_type] = float(np.median(values))
+        capped[defect_type] = sum(at_cap) >= 2
     if part == "screw":
         assert min(ratios.values()) > 0.3, ratios
         return
+    assert np.median(list(ratios.values())) > 1.2, ratios
     for defect_type, ratio in ratios.items():
-        if defect_type in GEOMETRIC_DEFECTS:
-            assert ratio > 1.2, (defect_type, ratio)
-        else:
-            assert 1.2 < ratio < 2.6, (defect_type, ratio)
+        assert ratio < 2.6 or defect_type in GEOMETRIC_DEFECTS, (defect_type, ratio)
+        assert ratio > 1.2 or (capped[defect_type] and ratio > 0.6), (defect_type, ratio, capped[defect_type])
 
 
 @pytest.mark.parametrize("color", [False, True])

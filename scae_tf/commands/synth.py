@@ -12,7 +12,7 @@ from pathlib import Path
 from scae_tf.errors import ScaeError
 from scae_tf.synthetic import DEFAULT_COUNTS, PART_KINDS, generate_dataset
 
-HELP = "write a synthetic part category: screw, round part or surface (MVTec layout, subtle defects with masks)"
+HELP = "write a synthetic part category: screw, round part, metal surface or fabric (MVTec layout, subtle defects with masks)"
 
 log = logging.getLogger("scae")
 
@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--color",
         action="store_true",
-        help="RGB images: a red plastic cap on a light tray (round), anodised blue metal (surface); the screw is gray only",
+        help="RGB images: a red plastic cap on a light tray (round), anodised blue metal (surface), dyed green cloth (fabric); the screw is gray only",
     )
     parser.add_argument("--seed", type=int, default=0, help="same seed -> byte-identical images (default 0)")
     parser.add_argument("--size", type=int, default=256, help="image side in pixels (default 256; 512, 1024 work too)")

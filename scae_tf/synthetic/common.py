@@ -68,6 +68,15 @@ def channel_max(values: np.ndarray) -> np.ndarray:
     return out
 
 
+def relative_change(image: np.ndarray, clean: np.ndarray) -> np.ndarray:
+    """Per-pixel change relative to the clean intensity (floor 0.05): |change| / intensity in gray,
+    |RGB change| / |RGB colour| in colour (a uniform gain g gives g whatever the hue)."""
+    diff = image - clean
+    if diff.ndim == 2:
+        return np.abs(diff) / np.maximum(clean, 0.05)
+    return np.sqrt((diff * diff).sum(axis=2)) / np.maximum(np.sqrt((clean * clean).sum(axis=2)), 0.05)
+
+
 def change_mask(image: np.ndarray, clean: np.ndarray) -> np.ndarray:
     """Pixels where ``image`` differs from ``clean`` by more than MASK_THRESHOLD in any channel."""
     return channel_max(np.abs(image - clean)) > MASK_THRESHOLD

@@ -15,7 +15,7 @@ import numpy as np
 from scae_tf.errors import ScaeError
 from scae_tf.imageio import write_png
 from scae_tf.progress import progress
-from scae_tf.synthetic import round_part, screw, surface
+from scae_tf.synthetic import fabric, round_part, screw, surface
 from scae_tf.synthetic.common import (
     GENERATOR_VERSION,
     GOOD,
@@ -44,6 +44,7 @@ PART_KINDS: dict[str, PartKind] = {
     "screw": PartKind(screw.render_screw, screw.DEFECT_TYPES, False, "elongated dark screw on a light background"),
     "round": PartKind(round_part.render_round, round_part.DEFECT_TYPES, True, "compact round part (washer / cap) seen from above"),
     "surface": PartKind(surface.render_surface, surface.DEFECT_TYPES, True, "brushed-metal surface filling the frame"),
+    "fabric": PartKind(fabric.render_fabric, fabric.DEFECT_TYPES, True, "woven fabric filling the frame (a regular texture)"),
 }
 
 
@@ -98,7 +99,7 @@ def generate_dataset(
     part: str = "screw",
     color: bool = False,
 ) -> Path:
-    """Write a synthetic MVTec-layout category of ``part`` (screw, round, surface) to ``out``
+    """Write a synthetic MVTec-layout category of ``part`` (:data:`PART_KINDS`) to ``out``
     atomically and return its path. ``defect_types`` defaults to all of the part's.
 
     Layout: train/good, test/good, test/<defect>, ground_truth/<defect>/<name>_mask.png, plus

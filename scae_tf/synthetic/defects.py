@@ -33,7 +33,8 @@ Kinds:
 * ``crack``: a dark, jagged, thin line with a branch;
 * ``hole``: a small pore, dark inside, its far wall lit;
 * ``stain``: a faint irregular blotch with a darker tide line at its edge;
-* ``glue``: a glossy drop that smooths the texture under it, with a highlight and a dark meniscus.
+* ``glue``: a glossy drop that smooths the texture under it, with a highlight and a dark meniscus;
+* ``pull``: a snagged yarn: a taut bright line along the texture's own direction, dark gaps beside it.
 """
 
 from __future__ import annotations
@@ -44,7 +45,13 @@ from collections.abc import Callable
 import cv2
 import numpy as np
 
-from scae_tf.synthetic.common import MAX_DEFECT_CONTRAST, change_mask, channel_max, smooth_noise
+from scae_tf.synthetic.common import (
+    MAX_DEFECT_CONTRAST,
+    change_mask,
+    channel_max,
+    relative_change,
+    smooth_noise,
+)
 from scae_tf.synthetic.common import signal_to_clutter as measure_signal_to_clutter
 
 Painter = Callable[..., tuple[np.ndarray, np.ndarray]]  # (image, rng, region_mask, signal_to_clutter=None)
@@ -158,7 +165,7 @@ def _pit(image: np.ndarray, rng: np.random.Generator, dist: np.ndarray, weight: 
 
 def _dent(image: np.ndarray, rng: np.random.Generator, dist: np.ndarray, weight: np.ndarray) -> np.ndarray:
     k = _unit(image.shape)
-    radius = rng.uniform(0.022, 0.032) * 256 * k
+    radius = rng.uniform(0.018, 0.026) * 256 * k
     cx, cy = _pick(rng, dist, radius * 1.5)
     ys, xs, dx, dy = _window(image.shape, cx, cy, 2.5 * radius)
     lx, ly = _light(rng)
@@ -228,6 +235,44 @@ def _crack(image: np.ndarray, rng: np.random.Generator, dist: np.ndarray, weight
     d_branch = _distance_to_curve(dx, dy, bx + px[fork], by + py[fork])
     width = rng.uniform(0.7, 0.9) * max(k, 1.0)
     gain = -rng.uniform(0.3, 0.35) * np.maximum(np.exp(-0.5 * (d / width) ** 2), 0.8 * np.exp(-0.5 * (d_branch / (0.8 * width)) ** 2))
+    return _apply_gain(image, ys, xs, gain * weight[ys, xs])
+
+
+def _texture_direction(window: np.ndarray, rng: np.random.Generator) -> float:
+    """The direction (radians) of the strongest line structure of ``window`` (a yarn, a brush line),
+    from the gradient-orientation histogram; a random direction where there is none."""
+    gray = window.mean(axis=2) if window.ndim == 3 else window
+    gx = cv2.Sobel(gray, cv2.CV_32F, 1, 0, ksize=3)
+    gy = cv2.Sobel(gray, cv2.CV_32F, 0, 1, ksize=3)
+    magnitude = np.hypot(gx, gy).ravel()
+    if magnitude.sum() < 1e-6:
+        return float(rng.uniform(0, math.pi))
+    bins = 36
+    orientation = np.mod(np.arctan2(gy, gx).ravel(), math.pi)
+    hist = np.bincount(np.minimum((orientation / math.pi * bins).astype(int), bins - 1), weights=magnitude, minlength=bins)
+    hist = hist + np.roll(hist, 1) + np.roll(hist, -1)  # a little smoothing across bin borders
+    if hist.max() < 1.5 * hist.mean():  # isotropic: no preferred direction
+        return float(rng.uniform(0, math.pi))
+    gradient_angle = (int(np.argmax(hist)) + 0.5) * math.pi / bins
+    return gradient_angle + math.pi / 2  # lines run across their gradient
+
+
+def _pull(image: np.ndarray, rng: np.random.Generator, dist: np.ndarray, weight: np.ndarray) -> np.ndarray:
+    k = _unit(image.shape)
+    length = rng.uniform(0.1, 0.15) * 256 * k
+    cx, cy = _pick(rng, dist, 3 * k)
+    ys, xs, dx, dy = _window(image.shape, cx, cy, length / 2 + 6 * k + 3)
+    direction = _texture_direction(image[ys, xs], rng)
+    t = np.linspace(-0.5, 0.5, 16).astype(np.float32)
+    sag = rng.uniform(-0.03, 0.03) * length  # a pulled yarn is taut: nearly straight
+    px = t * length * math.cos(direction) - (1 - 4 * t**2) * sag * math.sin(direction)
+    py = t * length * math.sin(direction) + (1 - 4 * t**2) * sag * math.cos(direction)
+    d = _distance_to_curve(dx, dy, px, py)
+    width = rng.uniform(0.9, 1.2) * max(k, 1.0)
+    taper = np.clip(1 - (np.abs((dx * math.cos(direction) + dy * math.sin(direction)) / (length / 2)) ** 4), 0, 1)
+    core = np.exp(-0.5 * (d / width) ** 2)
+    sides = np.exp(-0.5 * ((d - 2.2 * width) / (0.8 * width)) ** 2)  # the neighbours pushed apart leave dark gaps
+    gain = rng.uniform(0.22, 0.3) * (core - 0.6 * sides) * taper
     return _apply_gain(image, ys, xs, gain * weight[ys, xs])
 
 
@@ -351,13 +396,14 @@ _FIELD_PAINTERS = {
     "hole": _hole,
     "stain": _stain,
     "glue": _glue,
+    "pull": _pull,
 }
 
 
 def _relative_change(new: np.ndarray, image: np.ndarray, mask: np.ndarray) -> float:
-    """Largest change on the mask relative to the local intensity (channel mean in colour)."""
-    level = image.mean(axis=2) if image.ndim == 3 else image
-    return float((channel_max(np.abs(new - image))[mask] / np.maximum(level[mask], 0.05)).max())
+    """Largest change on the mask relative to the local intensity; in colour, the length of the RGB
+    change over the length of the RGB colour (a uniform gain g measures g whatever the hue)."""
+    return float(relative_change(new, image)[mask].max())
 
 
 def _scale_to_target(image: np.ndarray, new: np.ndarray, region: np.ndarray, target: float) -> np.ndarray:
