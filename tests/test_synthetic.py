@@ -172,7 +172,16 @@ def test_contact_sheet(tmp_path: Path):
     assert red.any()  # mask contours are drawn
 
 
-@pytest.mark.parametrize("name", ["synthetic_contact_sheet.png", "synthetic_round_contact_sheet.png", "synthetic_round_color_contact_sheet.png", "synthetic_surface_contact_sheet.png"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "synthetic_contact_sheet.png",
+        "synthetic_round_contact_sheet.png",
+        "synthetic_round_color_contact_sheet.png",
+        "synthetic_surface_contact_sheet.png",
+        "synthetic_fabric_contact_sheet.png",
+    ],
+)
 def test_committed_contact_sheets_are_small(name: str):
     path = Path(__file__).resolve().parents[1] / "docs" / "images" / name
     assert path.is_file() and path.stat().st_size < 300_000
