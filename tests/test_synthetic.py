@@ -307,7 +307,7 @@ def test_every_kind_writes_the_mvtec_layout(tmp_path: Path, part: str, color: bo
 
 
 def test_every_kind_is_byte_identical_across_processes(tmp_path: Path):
-    kinds = [("round", True), ("surface", False)]
+    kinds = [("round", True), ("surface", False), ("fabric", True)]
     for part, color in kinds:
         generate_dataset(tmp_path / f"a_{part}", seed=3, size=80, n_train=2, n_test_good=0, n_per_defect=1, part=part, color=color)
     code = (

@@ -1,26 +1,31 @@
 """Defect painters: subtle defects painted onto any image region, with their exact masks.
 
-One place for every defect kind the round part and the surface show, usable on any image
-(synthetic or real) because a painter knows nothing about the part it paints on:
+One place for every defect kind the round part, the surface and the fabric show, usable on any
+image (synthetic or real) because a painter knows nothing about the part it paints on:
 
-    DEFECT_PAINTERS[name](image, rng, region_mask) -> (new_image, defect_mask)
+    DEFECT_PAINTERS[name](image, rng, region_mask, signal_to_clutter=None) -> (new_image, defect_mask)
 
 * ``image``: float32 in [0, 1], gray (H, W) or RGB (H, W, 3); never modified in place.
 * ``rng``: a ``numpy.random.Generator``; the same state gives the same defect.
 * ``region_mask``: bool (H, W), the pixels of the part the defect belongs to. The defect lies
   inside it, at least 1.5 px from its border, except ``chip``, which bites into the border (the
   missing material shows a background estimated from the pixels just outside the region).
+* ``signal_to_clutter``: the strength (below); None draws it from :data:`TARGET_SIGNAL_TO_CLUTTER`.
 * ``new_image``: float32, same shape, not quantised.
 * ``defect_mask``: bool (H, W), exactly the pixels the painter changed by more than
-  :data:`MASK_THRESHOLD` in any channel (after quantising to 8 bits, the generator recomputes it
-  from the saved images, which moves it by at most one level).
+  ``MASK_THRESHOLD`` (2.5/255) in any channel (after quantising to 8 bits, the generator
+  recomputes it from the saved images, which moves it by at most one level).
 
-Sizes scale with the image (``sqrt(H * W) / 256``): at 256 px a defect covers ~0.1-0.8 % of the
-image. Strength follows the screw generator's discipline (see :mod:`scae_tf.synthetic.screw`):
-an intensity change of at most :data:`MAX_DEFECT_CONTRAST` of the local intensity, enough to
-stand out of the part's own texture by a signal/clutter ratio of ~1.5 or more
-(:func:`scae_tf.synthetic.common.signal_to_clutter`), never a blatant blob. ``chip`` and ``hole``
-are geometric (material is missing) and are kept subtle by their size instead.
+Sizes scale with the image (``sqrt(H * W) / 256``): at 256 px a defect covers ~0.05-0.8 % of the
+image. Strength: each painter draws its defect's shape, then scales the change so that it stands
+out of the local texture by the target signal/clutter
+(:func:`scae_tf.synthetic.common.signal_to_clutter`: the defect's mean change over the mean
+error of inpainting its pixels of the unchanged image from their surroundings), but never changes
+a pixel by more than :data:`MAX_DEFECT_CONTRAST` of its intensity
+(:func:`scae_tf.synthetic.common.relative_change`; in colour the RGB change's length over the
+colour's). So on a plain part a defect is faint, on a busy texture stronger, and on a very busy
+one (the weave's yarn pull, dark real images) it stops at the cap, below the target. ``chip``
+(material missing: :data:`GEOMETRIC_DEFECTS`) is not scaled; it is kept subtle by its size.
 
 Kinds:
 
