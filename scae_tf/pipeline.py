@@ -20,7 +20,6 @@ from scae_tf.artifacts import open_artifact
 from scae_tf.backends import Backend
 from scae_tf.calibration import Calibration
 from scae_tf.config import PostprocessConfig
-from scae_tf.imageio import read_image
 from scae_tf.pose import Pose, crop_corners_in_image, identity_pose, warp_to_image
 from scae_tf.postprocess import FlaggedPatch, PatchTable, PostProcessor
 from scae_tf.preprocessing import Prepared, Preprocessor, PreprocessState
@@ -177,7 +176,7 @@ class InspectionPipeline:
     def inspect_path(self, path: str | Path) -> InspectionResult:
         """Decode ``path`` (timed as ``decode``) and inspect it."""
         start = time.perf_counter()
-        image = read_image(path)
+        image = self.preprocessor.read(path)
         decode = time.perf_counter() - start
         return self.inspect(image, {"decode": decode})
 

@@ -24,7 +24,7 @@ import numpy as np
 from scae_tf.config import PreprocessConfig, from_dict, save_json, to_dict
 from scae_tf.errors import ScaeError
 from scae_tf.illumination import IlluminationReference, fit_illumination_reference, normalize_illumination
-from scae_tf.imageio import resize, to_gray
+from scae_tf.imageio import read_image, resize, to_gray
 from scae_tf.part_kind import ROTATION_MIN_RATIO, KindDecision, axial_mean, fill_holes, mask_shape  # noqa: F401 - fill_holes re-exported
 from scae_tf.pose import Pose, estimate_pose, identity_pose, object_extent, principal_axis, warp_to_crop
 
@@ -328,6 +328,10 @@ class Preprocessor:
     def segments(self) -> bool:
         """Surfaces fill the frame: no segmentation, the whole image is the part."""
         return self.state.kind != "surface"
+
+    def read(self, path: str | Path) -> np.ndarray:
+        """An image file as this model takes it: colour for colour models, else gray (float32 [0, 1])."""
+        return read_image(path, gray=self.state.channels == 1)
 
     def work_shape(self, image_shape: tuple[int, ...]) -> tuple[int, int]:
         return work_shape_for(image_shape, self.config.work_size, self.state.keep_aspect)

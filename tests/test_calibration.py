@@ -12,6 +12,7 @@ import pytest
 from scae_tf.calibration import Calibration, calibrate, calibrate_residuals
 from scae_tf.config import PostprocessConfig
 from scae_tf.errors import ScaeError
+from scae_tf.preprocessing import Prepared
 
 SHAPE = (32, 64)
 
@@ -161,16 +162,14 @@ class ThresholdBackend:
 
 
 class IdentityPreprocessor:
-    def seg_input(self, work):
-        return work
+    """The crop is the work image itself; the mask is the segmenter's output above 0.5."""
 
-    def mask_from_prob(self, prob):
-        return prob > 0.5
-
-    def canonical(self, work, mask):
+    def prepare_image(self, segment, image, **_):
+        work = image
+        mask = segment(work) > 0.5
         if not mask.any():
-            raise ScaeError("no object found: the object mask is empty")
-        return work.astype(np.float32), mask, None
+            return Prepared(work, mask, reason="no part found")
+        return Prepared(work, mask, work.astype(np.float32), mask, None)
 
 
 def test_calibrate_runs_segment_crop_reconstruct_residual():

@@ -195,8 +195,8 @@ def calibrate_baselines(
 
 def read_input(pipeline: Any, path: Path) -> np.ndarray:
     """A test or calibration image as the pipeline takes it: colour for colour models, else gray."""
-    state = getattr(pipeline, "state", None)
-    return read_image(path, gray=getattr(state, "channels", 1) == 1)
+    preprocessor = getattr(pipeline, "preprocessor", None)
+    return preprocessor.read(path) if preprocessor is not None else read_image(path)
 
 
 def _baseline_maps(result: Any, baselines: Sequence[Baseline]) -> dict[str, tuple[float, np.ndarray]]:

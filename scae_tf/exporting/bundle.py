@@ -25,7 +25,7 @@ from scae_tf.config import RunConfig, config_hash
 from scae_tf.errors import ScaeError
 from scae_tf.exporting.convert import batch1_shape, convert_model
 from scae_tf.exporting.parity import difference_stats, pipeline_agreement
-from scae_tf.imageio import read_image, read_raw
+from scae_tf.imageio import read_raw
 from scae_tf.pipeline import InspectionPipeline
 from scae_tf.preprocessing import Preprocessor, PreprocessState
 
@@ -48,21 +48,21 @@ def model_inputs(
     seg_inputs, crops = [], []
     for path in paths:
         try:
-            work = preprocessor.work_image(read_image(path))
-            seg = preprocessor.seg_input(work)
-            mask = preprocessor.mask_from_prob(keras.segment(seg))
-            crop = preprocessor.canonical(work, mask)[0]
+            prepared = preprocessor.prepare_image(keras.segment, preprocessor.read(path))
         except ScaeError as err:
             log.warning("export: skipping %s: %s", path, err)
             continue
-        seg_inputs.append(seg)
-        crops.append(crop)
+        if not prepared.found:
+            log.warning("export: skipping %s: %s", path, prepared.reason)
+            continue
+        seg_inputs.append(preprocessor.seg_input(prepared.work))
+        crops.append(prepared.crop)
     return seg_inputs, crops
 
 
-def _check_shapes(models: dict[str, Any], config: RunConfig, run: RunDir) -> None:
+def _check_shapes(models: dict[str, Any], config: RunConfig, run: RunDir, state: PreprocessState) -> None:
     pre = config.preprocess
-    expected = {"segmenter": (pre.seg_size, pre.seg_size), "cae": (pre.crop_height, pre.crop_width)}
+    expected = {"segmenter": Preprocessor(state).seg_shape, "cae": (pre.crop_height, pre.crop_width)}
     for model, want in expected.items():
         got = batch1_shape(models[model])[1:3]
         if tuple(want) != tuple(got):
@@ -92,7 +92,7 @@ def _measure_parity(
     if not paths:
         log.warning("export: %s lists no held-out (validation) images; parity not measured", run.split_file)
         return {"source": None, "images": 0}
-    _, images = _readable_images(paths)
+    _, images = _readable_images(paths, Preprocessor(state))
     seg_inputs, crops = model_inputs(paths, Preprocessor(state), keras)
     pipelines = [
         InspectionPipeline(keras, state, run.calibration(config, state), config.postprocess),
@@ -110,11 +110,11 @@ def _measure_parity(
     return parity
 
 
-def _readable_images(paths: list[Path]) -> tuple[list[Path], list[np.ndarray]]:
+def _readable_images(paths: list[Path], preprocessor: Preprocessor) -> tuple[list[Path], list[np.ndarray]]:
     readable, images = [], []
     for path in paths:
         try:
-            images.append(read_image(path))
+            images.append(preprocessor.read(path))
             readable.append(path)
         except ScaeError as err:
             log.warning("export: skipping %s: %s", path, err)
@@ -129,8 +129,8 @@ def recalibrate(run: RunDir, config: RunConfig, state: PreprocessState, lite: Li
     residuals do not have (on the dev split the int8 image scores correlated only ~0.8 with
     the Keras ones), so a Keras calibration would put an int8 bundle at another false-alarm rate.
     """
-    paths, images = _readable_images(run.split_images("validation"))
     preprocessor = Preprocessor(state)
+    paths, images = _readable_images(run.split_images("validation"), preprocessor)
     works = [preprocessor.work_image(image) for image in images]
     return calibrate(lite, preprocessor, config.postprocess, works, [p.name for p in paths])
 
@@ -163,7 +163,7 @@ def export_bundle(
     config = run.config()
     state = run.preprocess_state()
     keras_models = run.keras_models()
-    _check_shapes(keras_models, config, run)
+    _check_shapes(keras_models, config, run, state)
     segmenter, cae = keras_models["segmenter"], keras_models["cae"]
     keras = KerasBackend(segmenter, cae)
 

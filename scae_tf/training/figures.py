@@ -19,7 +19,8 @@ import numpy as np
 
 from scae_tf.artifacts import RunDir
 from scae_tf.data.layout import Sample, list_dataset
-from scae_tf.imageio import read_image, read_mask, resize
+from scae_tf.errors import ScaeError
+from scae_tf.imageio import read_mask, resize
 from scae_tf.plotting import subplots
 from scae_tf.pose import warp_to_crop
 from scae_tf.preprocessing import Preprocessor
@@ -48,13 +49,14 @@ class RunView:
         self.pre = Preprocessor(run.preprocess_state())
 
     def apply(self, sample: Sample) -> dict[str, np.ndarray]:
-        work = self.pre.work_image(read_image(sample.path))
-        mask = self.pre.mask_from_prob(self.backend.segment(self.pre.seg_input(work)))
-        crop, crop_mask, pose = self.pre.canonical(work, mask)
+        prepared = self.pre.prepare_image(self.backend.segment, self.pre.read(sample.path))
+        if not prepared.found:
+            raise ScaeError(f"{prepared.reason}; no figure for this image", sample.path)
+        work, mask, crop, crop_mask, pose = prepared.work, prepared.object_mask, prepared.crop, prepared.crop_mask, prepared.pose
         recon = self.backend.reconstruct(crop)
-        defect = np.zeros(work.shape, bool)
+        defect = np.zeros(work.shape[:2], bool)
         if sample.mask_path is not None:
-            defect = resize(read_mask(sample.mask_path), work.shape[0], "nearest")
+            defect = resize(read_mask(sample.mask_path), work.shape[:2], "nearest")
         return {
             "work": work,
             "mask": mask,
@@ -62,7 +64,7 @@ class RunView:
             "crop_mask": crop_mask,
             "recon": recon,
             "defect": defect,
-            "crop_defect": warp_to_crop(defect, pose) if defect.any() else np.zeros(crop.shape, bool),
+            "crop_defect": warp_to_crop(defect, pose) if defect.any() else np.zeros(crop.shape[:2], bool),
         }
 
 
