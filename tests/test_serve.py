@@ -209,3 +209,27 @@ def test_parse_host_port():
     assert parse_host_port("broker.local", 1883, "--mqtt") == ("broker.local", 1883)
     with pytest.raises(ScaeError, match="HOST:PORT"):
         parse_host_port("host:port", 1, "--http")
+
+
+def test_serve_imports_without_tensorflow():
+    """Everything `scae serve` imports loads with TensorFlow and Keras blocked (the edge install)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import importlib.abc, sys
+        class Blocker(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("tensorflow", "keras", "tf_keras"):
+                    raise ImportError(f"{name} is blocked")
+        sys.meta_path.insert(0, Blocker())
+        import scae_tf.commands.serve, scae_tf.serve.http, scae_tf.serve.inbox, scae_tf.serve.mqtt, scae_tf.serve.service
+        from scae_tf.cli import build_parser
+        build_parser().parse_args(["serve", "--bundle", "b", "--http", "0"])
+        print("ok")
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "ok", result.stderr[-2000:]
