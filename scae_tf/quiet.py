@@ -17,6 +17,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from scae_tf.errors import ScaeError
 
@@ -63,6 +64,20 @@ def _set_opencv_level() -> None:
         pass
 
 
+_capturing = False  # a block inside a block just runs: fd 2 is already held back
+_sink: Any = None  # one temporary file per process, emptied before each block (creating one costs ~0.1 ms)
+_sink_pid = 0
+
+
+def _empty_sink() -> Any:
+    global _sink, _sink_pid
+    if _sink is None or _sink_pid != os.getpid():
+        _sink, _sink_pid = tempfile.TemporaryFile(), os.getpid()  # noqa: SIM115 (lives as long as the process)
+    _sink.seek(0)
+    _sink.truncate()
+    return _sink
+
+
 @contextmanager
 def c_stderr_captured() -> Iterator[None]:
     """Hold back what C code writes to stderr (file descriptor 2) inside the block.
@@ -72,7 +87,8 @@ def c_stderr_captured() -> Iterator[None]:
     Python's own stderr writes (``logging``, ``print(file=sys.stderr)``) stay visible: they are
     pointed at the real stderr for the duration. Process-wide, so not for concurrent threads.
     """
-    if verbose():
+    global _capturing
+    if verbose() or _capturing:
         yield
         return
     try:
@@ -86,30 +102,32 @@ def c_stderr_captured() -> Iterator[None]:
                 errors="backslashreplace", buffering=1, closefd=False)
     handlers = [h for h in logging.getLogger().handlers
                 if isinstance(h, logging.StreamHandler) and h.stream is python_stderr]
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        sys.stderr = real
+    sink = _empty_sink()
+    os.dup2(sink.fileno(), 2)
+    sys.stderr = real
+    for handler in handlers:
+        handler.setStream(real)
+    _capturing = True
+    failed = False
+    try:
+        yield
+    except ScaeError:
+        raise
+    except BaseException:
+        failed = True
+        raise
+    finally:
+        _capturing = False
+        real.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        sys.stderr = python_stderr
         for handler in handlers:
-            handler.setStream(real)
-        failed = False
-        try:
-            yield
-        except ScaeError:
-            raise
-        except BaseException:
-            failed = True
-            raise
-        finally:
-            real.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            sys.stderr = python_stderr
-            for handler in handlers:
-                handler.setStream(python_stderr)
-            real.close()
-            if failed:
-                sink.seek(0)
-                held = sink.read().decode("utf-8", "backslashreplace")
-                if held.strip():
-                    python_stderr.write(held if held.endswith("\n") else held + "\n")
-                    python_stderr.flush()
+            handler.setStream(python_stderr)
+        real.close()
+        if failed:
+            sink.seek(0)
+            held = sink.read().decode("utf-8", "backslashreplace")
+            if held.strip():
+                python_stderr.write(held if held.endswith("\n") else held + "\n")
+                python_stderr.flush()

@@ -138,11 +138,16 @@ def test_export_and_inspect_print_no_library_chatter(tmp_path: Path, tmp_path_fa
     assert export.returncode == 0, export.stderr
     assert not [word for word in NOISE if word in export.stderr], export.stderr
     image = sorted((data / "test" / "good").glob("*.png"))[0]
-    truncated = tmp_path / "truncated.png"
-    truncated.write_bytes(image.read_bytes()[:300])
-    command = [sys.executable, "-m", "scae_tf", "inspect", "--bundle", str(bundle), str(truncated), str(image)]
+    truncated, damaged = tmp_path / "truncated.png", tmp_path / "damaged.png"
+    truncated.write_bytes(image.read_bytes()[:300])  # OpenCV: "[ WARN:0@...] buffer is incomplete"
+    data = bytearray(image.read_bytes())
+    data[200] ^= 0xFF
+    damaged.write_bytes(bytes(data))  # libpng: "libpng error: ..." straight to file descriptor 2
+    command = [sys.executable, "-m", "scae_tf", "inspect", "--bundle", str(bundle), str(truncated), str(damaged),
+               str(image)]
     inspect = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert inspect.returncode == 2 and "truncated.png: unreadable or corrupt image" in inspect.stderr
+    assert "damaged.png: unreadable or corrupt image" in inspect.stderr
     assert not [word for word in NOISE if word in inspect.stderr], inspect.stderr
     loud = subprocess.run(command[:3] + ["--verbose"] + command[3:], capture_output=True, text=True, env=env, timeout=300)
     assert "XNNPACK" in loud.stderr  # --verbose brings the library messages back
