@@ -86,3 +86,50 @@ def test_edge_venv_inspects_without_tensorflow(edge_venv, tmp_path_factory, tmp_
         assert Path(record["overlay"]).is_file()
     assert inspect.returncode == (1 if any(e.anomalous for e in expected) else 0)
     assert sys.modules.get("tensorflow") is not None  # this side did use Keras: the comparison is real
+
+
+@pytest.mark.slow
+def test_edge_venv_serves_http_without_tensorflow(edge_venv, tmp_path_factory, tmp_path):
+    """`scae serve --http` from the edge venv: POST an image, get its JSON verdict; SIGTERM exits 0."""
+    import http.client
+    import signal
+    import socket
+    import time
+
+    base = tmp_path_factory.getbasetemp()
+    data, _ = cached_tiny_run(base)
+    bundle = cached_bundle(base, "int8")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    paho = subprocess.run([str(edge_venv / "bin" / "python"), "-c", "import paho.mqtt.client"], env=_clean_env(), cwd=tmp_path)
+    assert paho.returncode == 0  # the edge extra brings the MQTT client
+    server = subprocess.Popen(
+        [str(edge_venv / "bin" / "scae"), "serve", "--bundle", str(bundle), "--http", f"127.0.0.1:{port}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_clean_env(), cwd=tmp_path,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert server.poll() is None and time.monotonic() < deadline, server.stdout.read() if server.poll() else "no start"
+                time.sleep(0.1)
+        image = sorted((data / "test").rglob("*.png"))[0]
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+        connection.request("POST", f"/inspect?name={image.name}", body=image.read_bytes())
+        response = connection.getresponse()
+        payload = json.loads(response.read())
+        connection.close()
+        assert response.status == 200, payload
+        assert payload["verdict"] in ("good", "anomalous") and payload["bundle"]["precision"] == "int8"
+        server.send_signal(signal.SIGTERM)
+        assert server.wait(60) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait(30)
+    log = server.stdout.read()
+    assert "Traceback" not in log and "tensorflow" not in log.lower().replace("tensorflow lite", "")
