@@ -36,7 +36,7 @@ def _weave(rng: np.random.Generator, size: int) -> np.ndarray:
     """Gray plain weave, (size, size) float32 around 0.55."""
     s = SUPERSAMPLE
     n = size * s
-    period = rng.uniform(0.034, 0.038) * size * s  # one over-under cell, supersampled px
+    period = max(4.0, rng.uniform(0.034, 0.038) * size) * s  # one over-under cell (>= 4 px: no aliasing), supersampled px
     angle = math.radians(rng.uniform(-3, 3))
     coords = np.arange(n, dtype=np.float32) - n / 2
     x, y = coords[None, :], coords[:, None]

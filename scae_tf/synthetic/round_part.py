@@ -56,7 +56,7 @@ def _sample_ring(rng: np.random.Generator, size: int, color: bool) -> _Ring:
         chamfer_out=outer * rng.uniform(0.07, 0.08),
         chamfer_in=outer * rng.uniform(0.05, 0.06),
         rotation=rng.uniform(-0.21, 0.21),
-        groove_period=max(2.2, rng.uniform(0.011, 0.013) * size),
+        groove_period=max(3.0, rng.uniform(0.011, 0.013) * size),  # >= 3 px: no moire at 1x sampling
         groove_phase=rng.uniform(0, 2 * math.pi),
         albedo=albedo.astype(np.float32),
         light_angle=rng.uniform(-2.6, -2.0),
