@@ -23,7 +23,9 @@ from scae_tf.errors import ScaeError
 
 VERBOSE_ENV = "SCAE_VERBOSE"  # set by --verbose, so helpers and child processes see the choice too
 LIBRARY_LOGGERS = ("tensorflow", "absl", "h5py", "matplotlib", "PIL", "keras")
-OPENCV_ERROR = 2  # cv2.utils.logging.LOG_LEVEL_ERROR
+OPENCV_ERROR, OPENCV_DEFAULT = 2, 3  # cv2.utils.logging.LOG_LEVEL_ERROR, LOG_LEVEL_WARNING
+_QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "OPENCV_LOG_LEVEL": "ERROR"}  # 3 also hides the oneDNN banner (INFO)
+_set_here: set[str] = set()  # which of them configure() set (a user's own value is never touched)
 
 
 def verbose() -> bool:
@@ -40,26 +42,30 @@ def configure(verbose_mode: bool = False) -> None:
         os.environ[VERBOSE_ENV] = "1"
         for name in LIBRARY_LOGGERS:  # their INFO and up, not matplotlib's DEBUG flood
             logging.getLogger(name).setLevel(logging.INFO)
+        for name in _set_here:  # an earlier quiet configure() in this process
+            os.environ.pop(name, None)
+        if "OPENCV_LOG_LEVEL" in _set_here and "cv2" in sys.modules:
+            _set_opencv_level(OPENCV_DEFAULT)
+        _set_here.clear()
         return
     os.environ.pop(VERBOSE_ENV, None)
-    # 3 hides INFO (the oneDNN banner), WARNING and ERROR lines of TensorFlow's C++ runtime.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
+    for name, value in _QUIET_ENV.items():
+        if name not in os.environ:
+            os.environ[name] = value
+            _set_here.add(name)
     for name in LIBRARY_LOGGERS:  # e.g. "Assets written to ..." (tensorflow), "generated new fontManager"
         logging.getLogger(name).setLevel(logging.ERROR)
-    if "cv2" in sys.modules:  # imported before configure ran: the environment variable comes too late
-        _set_opencv_level()
+    if "OPENCV_LOG_LEVEL" in _set_here and "cv2" in sys.modules:  # imported already: the variable comes too late
+        _set_opencv_level(OPENCV_ERROR)
     if "absl.logging" in sys.modules:
         sys.modules["absl.logging"].set_verbosity("error")
 
 
-def _set_opencv_level() -> None:
-    if os.environ.get("OPENCV_LOG_LEVEL", "ERROR").upper() != "ERROR":
-        return  # the user asked for another level
+def _set_opencv_level(level: int) -> None:
     try:
         from cv2.utils import logging as cv2_logging
 
-        cv2_logging.setLogLevel(OPENCV_ERROR)
+        cv2_logging.setLogLevel(level)
     except (ImportError, AttributeError):  # OpenCV without the logging utilities: keep its default
         pass
 
