@@ -209,6 +209,7 @@ def load_pipeline(path: str | Path, threads: int = 2, false_alarm_rate: float | 
     ``false_alarm_rate``: re-set the threshold for this target instead of the one calibrated at training.
     """
     artifact = open_artifact(path)
+    artifact.check_inspectable()
     config, state = artifact.config(), artifact.preprocess_state()
     calibration = artifact.calibration(config, state)
     if false_alarm_rate is not None and calibration is not None:

@@ -55,6 +55,12 @@ class Artifact(ABC):
             raise ScaeError(f"this {self.kind} has no {name}; {fix}", self.path)
         return path
 
+    def check_inspectable(self) -> None:
+        """Config, pre-processing state and calibration are all there (one error naming every missing file)."""
+        missing = [name for name in (names.PREPROCESSING, names.CALIBRATION, names.CONFIG) if not self.file(name).is_file()]
+        if missing:
+            raise ScaeError(f"this {self.kind} has no {', '.join(missing)}; {FIXES[missing[0]]}", self.path)
+
     def config(self) -> RunConfig:
         return load_config(self.require(names.CONFIG))
 
