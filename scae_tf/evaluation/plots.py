@@ -97,8 +97,14 @@ def overlay_image(thumbnail: Thumbnail) -> np.ndarray:
     return canvas
 
 
-def plot_overlays(thumbnails: list[Thumbnail], path: Path, columns: int = 4) -> Path:
-    """Grid of test images with the method's anomaly map and the ground-truth contours."""
+MAP_LEGEND = (
+    "anomaly map (blue to red, full red at twice the threshold), flagged patches (red boxes), "
+    "object outline (green), ground-truth defect outline (magenta)"
+)
+
+
+def plot_overlays(thumbnails: list[Thumbnail], path: Path, columns: int = 4, title: str | None = None) -> Path:
+    """Grid of test images with the method's anomaly map and the ground-truth contours (``MAP_LEGEND``)."""
     rows = max(1, int(np.ceil(len(thumbnails) / columns)))
     fig, axes = subplots(rows, columns, figsize=(3.2 * columns, 3.4 * rows), squeeze=False)
     for ax in axes.ravel():
@@ -108,8 +114,8 @@ def plot_overlays(thumbnails: list[Thumbnail], path: Path, columns: int = 4) -> 
         verdict = "ANOMALOUS" if thumbnail.anomalous else "ok"
         ax.set_title(f"{thumbnail.name}\nscore {thumbnail.score:.2f} / thr {thumbnail.threshold:.2f}: {verdict}",
                      fontsize=7, color="darkred" if thumbnail.anomalous else "black")
-    fig.suptitle("Anomaly map (full colour at 2x threshold), flagged patches (red boxes), object (green), "
-                 "ground truth (magenta)", fontsize=9)
+    legend = MAP_LEGEND[0].upper() + MAP_LEGEND[1:]
+    fig.suptitle(f"{title}\n{legend}" if title else legend, fontsize=9)
     fig.tight_layout()
     return _save(fig, path)
 

@@ -1,4 +1,9 @@
-"""Plots and the self-contained report.html (images embedded as base64, no external files)."""
+"""Plots and the self-contained report.html (images embedded as base64, no external files).
+
+The report opens with the verdict at the method's own calibrated threshold (defects caught,
+good parts flagged) and with examples of caught defects, missed defects and false alarms;
+the detailed tables and figures follow.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from scae_tf.evaluation import plots
+from scae_tf.evaluation.examples import CAUGHT, FALSE_ALARM, MISSED, pick
+from scae_tf.evaluation.verdict import verdict_counts, verdict_sentences
 
 if TYPE_CHECKING:
     from scae_tf.evaluation.records import Evaluation
@@ -18,21 +25,55 @@ FIGURES = {
     "score_vs_brightness.png": ("Method score against mean brightness", plots.plot_score_vs_brightness),
 }
 COLUMNS = ("image_auroc", "pixel_auroc", "aupro", "accuracy", "precision", "recall", "f1", "threshold")
+EXAMPLES = {  # outcome: (figure file, title)
+    CAUGHT: ("examples_caught.png", "Caught defects"),
+    MISSED: ("examples_missed.png", "Missed defects"),
+    FALSE_ALARM: ("examples_false_alarms.png", "False alarms (good parts flagged)"),
+}
+EXAMPLES_SHOWN = 8  # per outcome, spread over the defect types
 
 
 def write_outputs(evaluation: Evaluation, out_dir: Path) -> dict[str, Path]:
     """Write every figure and report.html into ``out_dir``; returns {file name: path}."""
-    written = {}
+    written: dict[str, Path] = {}
+    examples: dict[str, Path] = {}
+    for outcome, (name, title) in EXAMPLES.items():
+        chosen = pick(evaluation.thumbnails, outcome, EXAMPLES_SHOWN)
+        if chosen:
+            examples[outcome] = written[name] = plots.plot_overlays(chosen, out_dir / name, title=title)
     for name, (_, plot) in FIGURES.items():
         written[name] = plot(evaluation, out_dir / name)
-    if evaluation.thumbnails:
-        written["overlays.png"] = plots.plot_overlays(evaluation.thumbnails, out_dir / "overlays.png")
     report = out_dir / "report.html"
     tmp = report.with_name(report.name + ".tmp")
-    tmp.write_text(render_html(evaluation.metrics, written), encoding="utf-8")
+    tmp.write_text(render_html(evaluation.metrics, {n: written[n] for n in FIGURES}, examples), encoding="utf-8")
     tmp.replace(report)
     written["report.html"] = report
     return written
+
+
+def _verdict_section(metrics: dict[str, Any]) -> str:
+    headline, threshold, reading = verdict_sentences(verdict_counts(metrics))
+    return (f'<div class="verdict"><p class="headline">{html.escape(headline)}</p>'
+            f"<p>{html.escape(threshold)} {html.escape(reading)}</p></div>")
+
+
+def _examples_section(metrics: dict[str, Any], examples: dict[str, Path]) -> str:
+    cm = metrics["confusion_matrix"]
+    counts = {CAUGHT: cm["tp"], MISSED: cm["fn"], FALSE_ALARM: cm["fp"]}
+    empty = {
+        CAUGHT: "None: no defective part was flagged.",
+        MISSED: "None: every defective part was flagged.",
+        FALSE_ALARM: "None: no good part was flagged.",
+    }
+    parts = [f"<h2>Examples</h2><p class=note>Up to {EXAMPLES_SHOWN} images per group, spread over the defect types: "
+             f"{html.escape(plots.MAP_LEGEND)}.</p>"]
+    for outcome, (_, title) in EXAMPLES.items():
+        parts.append(f"<h3>{html.escape(title)}: {counts[outcome]}</h3>")
+        if outcome in examples:
+            parts.append(_image(examples[outcome], f"{title}: {plots.MAP_LEGEND}"))
+        else:
+            parts.append(f"<p>{empty[outcome]}</p>")
+    return "".join(parts)
 
 
 def _fmt(value: Any) -> str:
@@ -165,28 +206,32 @@ table{border-collapse:collapse;margin:.6em 0}td,th{border:1px solid #bbb;padding
 td:first-child,th:first-child{text-align:left}tr.method{font-weight:bold;background:#eef5ff}
 .warning{background:#fff3cd;border:1px solid #e0a800;padding:.6em;font-weight:bold}
 .note{color:#555;font-size:13px}figure{margin:1em 0}img{max-width:100%}
+.verdict{border:2px solid #345;background:#f3f6fa;padding:.4em 1em;margin:1em 0}.verdict .headline{font-size:1.3em;font-weight:bold}
 """
 
 
-def render_html(metrics: dict[str, Any], figures: dict[str, Path]) -> str:
-    """The report as one HTML string (no external references)."""
+def render_html(metrics: dict[str, Any], figures: dict[str, Path], examples: dict[str, Path] | None = None) -> str:
+    """The report as one HTML string (no external references): verdict, examples, then the details."""
     sections = [
-        f"<h1>scae evaluate</h1><p>{metrics['n_images']} test images ({metrics['n_good']} good, "
+        "<h1>scae evaluate</h1>",
+        _verdict_section(metrics),
+    ]
+    if metrics["shortcut"]["warning"]:
+        sections.append(f'<p class="warning">&#9888; {html.escape(metrics["shortcut"]["warning"])}</p>')
+    sections += [
+        _examples_section(metrics, examples or {}),
+        f"<h2>Details</h2><p>{metrics['n_images']} test images ({metrics['n_good']} good, "
         f"{metrics['n_defective']} defective) from <code>{html.escape(str(metrics['data']))}</code>, "
         f"model <code>{html.escape(str(metrics.get('source')))}</code>. Thresholds calibrated on "
         f"{metrics['calibration']['n_images']} good calibration images (never on test labels), target false-alarm "
         f"rate {_fmt(metrics['calibration']['target_false_alarm_rate'])}. Pixel metrics at "
         f"{metrics['pixel_metrics_resolution']}&#178; px; AUPRO integrated to FPR 0.3 and normalised.</p>",
     ]
-    warnings = [metrics["shortcut"]["warning"]] if metrics["shortcut"]["warning"] else []
-    if warnings:
-        sections.append(f'<p class="warning">&#9888; {html.escape(warnings[0])}</p>')
     sections.append(_block_section("Raw test set", metrics))
     if "brightness_controlled" in metrics:
         sections.append(_block_section("Brightness-controlled test set", metrics["brightness_controlled"]))
     sections.append("<h2>Figures</h2>")
     captions = {name: caption for name, (caption, _) in FIGURES.items()}
-    captions["overlays.png"] = "Test images: the method's anomaly map (red) and the ground truth (green contour)"
     for name, path in figures.items():
         sections.append(_image(path, captions.get(name, name)))
     body = "\n".join(sections)
