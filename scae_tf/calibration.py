@@ -255,7 +255,7 @@ def crop_residual(backend: Any, preprocessor: Any, work: np.ndarray, config: Pos
     if not prepared.found:
         raise ScaeError(prepared.reason)
     crop, crop_mask = prepared.crop, prepared.crop_mask
-    reconstruction = np.asarray(backend.reconstruct(crop), dtype=np.float32).reshape(crop.shape)
+    reconstruction = preprocessor.reconstruct(backend.reconstruct, crop)
     return residual_map(crop, reconstruction, config), crop_mask
 
 

@@ -111,7 +111,7 @@ class InspectionPipeline:
         after_pose = time.perf_counter()
         times["pose"] = after_pose - after_segment
 
-        reconstruction = np.asarray(self.backend.reconstruct(crop), dtype=np.float32).reshape(crop.shape)
+        reconstruction = pre.reconstruct(self.backend.reconstruct, crop)
         after_reconstruct = time.perf_counter()
         times["reconstruct"] = after_reconstruct - after_pose
 

@@ -73,6 +73,8 @@ class PreprocessState:
     anchor: tuple[float, float] = (0.5, 0.5)  # alignment none: crop centre as a share of the frame (x, y)
     reference_angle: float = 0.0  # alignment rotation: the training parts' mean axis angle (degrees)
     ranges: dict[str, list[float]] = field(default_factory=dict)  # accepted [low, high] per measure (OOD)
+    frame_shape: tuple[int, int] | None = None  # surfaces: every image is analysed in this (H, W) work frame
+    tile: int = 0  # surfaces: the CAE sees tile x tile pieces of the frame (0: the CAE sees the whole crop)
     kind_decision: dict[str, Any] | None = None  # the figures the kind was chosen from (for reports)
 
     def to_dict(self) -> dict[str, Any]:
@@ -90,6 +92,8 @@ class PreprocessState:
             "reference_angle": self.reference_angle,
             "ranges": self.ranges,
             "kind_decision": self.kind_decision,
+            "frame_shape": None if self.frame_shape is None else list(self.frame_shape),
+            "tile": self.tile,
         }
 
     def save(self, path: str | Path) -> None:
@@ -142,6 +146,9 @@ class PreprocessState:
                 state.reference_angle = float(data["reference_angle"])
                 state.ranges = {str(k): [float(v[0]), float(v[1])] for k, v in dict(data.get("ranges") or {}).items()}
                 state.kind_decision = data.get("kind_decision")
+                frame = data.get("frame_shape")
+                state.frame_shape = None if frame is None else (int(frame[0]), int(frame[1]))
+                state.tile = int(data.get("tile") or 0)
         except (KeyError, TypeError, ValueError, IndexError) as err:
             raise ScaeError(f"malformed pre-processing state ({err.__class__.__name__}: {err}); re-run `scae train`", path) from None
         if state.kind not in ("elongated", "compact", "surface") or state.channels not in (1, 3):
@@ -220,6 +227,28 @@ def fit_compact_crop(state: PreprocessState, masks: list[np.ndarray], multiple: 
     return state
 
 
+def fit_surface_frame(state: PreprocessState, works: list[np.ndarray], multiple: int) -> PreprocessState:
+    """Surfaces: the whole image is the part, analysed in one work frame (the training images'
+    median work shape) and reconstructed in square tiles of about the configured crop height."""
+    frame = tuple(int(v) for v in np.median([w.shape[:2] for w in works], axis=0))
+    tile = max(2 * multiple, min(max(state.config.crop_height, MIN_CROP_SIDE), min(frame)) // multiple * multiple)
+    state.frame_shape = (frame[0], frame[1])
+    state.tile = int(tile)
+    state.anchor = (0.5, 0.5)
+    state.crop_scale = 1.0
+    state.config = dataclasses.replace(state.config, crop_height=frame[0], crop_width=frame[1])
+    return state
+
+
+def tile_origins(length: int, tile: int) -> list[int]:
+    """Tile starts covering ``length`` with half-tile overlap, the last one flush with the end."""
+    if length <= tile:
+        return [0]
+    stride = max(1, tile // 2)
+    starts = list(range(0, length - tile, stride))
+    return starts + [length - tile]
+
+
 def _box_centre(mask: np.ndarray) -> tuple[float, float]:
     ys, xs = np.nonzero(mask)
     return ((float(xs.min()) + float(xs.max())) / 2.0, (float(ys.min()) + float(ys.max())) / 2.0)
@@ -277,7 +306,9 @@ def fit_preprocess_state(
     if not works or len(works) != len(masks):
         raise ScaeError(f"need the same, non-zero number of training images and masks (got {len(works)} and {len(masks)})")
     state = dataclasses.replace(base, config=config, crop_scale=1.0, illumination=None) if base else PreprocessState(config, 1.0, None)
-    if state.kind != "elongated":
+    if state.kind == "surface":
+        state = fit_surface_frame(state, works, multiple)
+    elif state.kind != "elongated":
         state = fit_compact_crop(state, masks, multiple)
     elif config.canonical_pose:
         state.crop_scale = fit_crop_scale(masks, config)
@@ -334,7 +365,35 @@ class Preprocessor:
         return read_image(path, gray=self.state.channels == 1)
 
     def work_shape(self, image_shape: tuple[int, ...]) -> tuple[int, int]:
+        if self.state.frame_shape is not None:
+            return self.state.frame_shape
         return work_shape_for(image_shape, self.config.work_size, self.state.keep_aspect)
+
+    @property
+    def cae_shape(self) -> tuple[int, int]:
+        """(H, W) of the CAE's input: a tile for surfaces, else the whole crop."""
+        return (self.state.tile, self.state.tile) if self.state.tile else self.crop_size
+
+    def cae_inputs(self, crop: np.ndarray) -> list[np.ndarray]:
+        """The pieces of ``crop`` the CAE reconstructs (tiles of a surface, else the crop itself)."""
+        if not self.state.tile:
+            return [crop]
+        tile = self.state.tile
+        return [crop[y : y + tile, x : x + tile] for y in tile_origins(crop.shape[0], tile) for x in tile_origins(crop.shape[1], tile)]
+
+    def reconstruct(self, reconstruct: SegmentFn, crop: np.ndarray) -> np.ndarray:
+        """The CAE's reconstruction of ``crop``: tile by tile for surfaces (overlaps averaged)."""
+        if not self.state.tile:
+            return np.asarray(reconstruct(crop), dtype=np.float32).reshape(crop.shape)
+        tile = self.state.tile
+        total = np.zeros(crop.shape, np.float32)
+        weight = np.zeros(crop.shape[:2], np.float32)
+        for y in tile_origins(crop.shape[0], tile):
+            for x in tile_origins(crop.shape[1], tile):
+                piece = crop[y : y + tile, x : x + tile]
+                total[y : y + tile, x : x + tile] += np.asarray(reconstruct(piece), np.float32).reshape(piece.shape)
+                weight[y : y + tile, x : x + tile] += 1.0
+        return total / (weight[..., None] if total.ndim == 3 else weight)
 
     def work_image(self, image: np.ndarray) -> np.ndarray:
         """Any size, gray or RGB float in [0, 1] -> work image (float32; gray HxW or RGB HxWx3 as trained)."""

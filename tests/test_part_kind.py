@@ -203,3 +203,47 @@ def test_odd_training_images_are_skipped_and_named(tmp_path, caplog):
     assert kept == [str(good)] and len(paths) == 1
     assert skipped == {"too_small": [str(small)], "unreadable": [str(broken)], "no_part_found": [str(good)]}
     assert all(name in caplog.text for name in (str(small), str(broken)))
+
+
+def test_surface_is_analysed_whole_in_tiles():
+    """A texture filling the frame: no segmentation, the frame reconstructed tile by tile (overlaps
+    averaged), per-position statistics off; a planted scratch is flagged where it is."""
+    from scae_tf.preprocessing import tile_origins
+
+    assert tile_origins(100, 64) == [0, 32, 36] and tile_origins(64, 64) == [0]
+    rng = np.random.default_rng(4)
+
+    def texture(scratch=False):
+        image = cv2.GaussianBlur(rng.random((96, 160)).astype(np.float32), (0, 0), 1.2) * 0.6 + 0.2
+        if scratch:
+            image[40:43, 60:100] = 0.95
+        return image
+
+    config = PreprocessConfig(work_size=96, seg_size=64, crop_height=64, crop_width=64)
+    images = [texture() for _ in range(8)]
+    decision = infer_part_kind([foreground_mask(i) for i in images])
+    assert decision.kind == "surface"
+    base = initial_state(config, decision, 1, seg_shape_for((96, 160), 64, 16))
+    pre = Preprocessor(base)
+    works = [pre.work_image(i) for i in images]
+    state = fit_preprocess_state(works, [np.ones((96, 160), bool)] * 8, config, base, 16)
+    pre = Preprocessor(state)
+    assert state.frame_shape == (96, 160) and state.tile == 64 and pre.cae_shape == (64, 64) and pre.crop_size == (96, 160)
+    assert len(pre.cae_inputs(pre.work_image(images[0]))) == 2 * 4
+    assert pre.work_image(np.zeros((120, 200), np.float32)).shape == (96, 160)  # one frame for every image
+
+    class TileBackend:
+        def segment(self, image):
+            raise AssertionError("a surface is not segmented")
+
+        def reconstruct(self, tile):
+            assert tile.shape == (64, 64)
+            return cv2.GaussianBlur(tile, (0, 0), 1.0)
+
+    post = PostprocessConfig(patch_size=8, patch_stride=8, zones=1, per_position_zscore=False)
+    calibration = calibrate(TileBackend(), pre, post, [pre.work_image(texture()) for _ in range(8)])
+    pipeline = InspectionPipeline(TileBackend(), state, calibration, post)
+    result = pipeline.inspect(texture(scratch=True))
+    assert result.anomalous and result.object_mask.all() and result.reconstruction.shape == (96, 160)
+    peak_y, peak_x = np.unravel_index(np.argmax(result.anomaly_map), result.anomaly_map.shape)
+    assert 32 <= peak_y <= 51 and 52 <= peak_x <= 108

@@ -56,13 +56,13 @@ def model_inputs(
             log.warning("export: skipping %s: %s", path, prepared.reason)
             continue
         seg_inputs.append(preprocessor.seg_input(prepared.work))
-        crops.append(prepared.crop)
+        crops.extend(preprocessor.cae_inputs(prepared.crop))  # tiles of a surface
     return seg_inputs, crops
 
 
 def _check_shapes(models: dict[str, Any], config: RunConfig, run: RunDir, state: PreprocessState) -> None:
-    pre = config.preprocess
-    expected = {"segmenter": Preprocessor(state).seg_shape, "cae": (pre.crop_height, pre.crop_width)}
+    pre = Preprocessor(state)
+    expected = {"segmenter": pre.seg_shape, "cae": pre.cae_shape}
     for model, want in expected.items():
         got = batch1_shape(models[model])[1:3]
         if tuple(want) != tuple(got):

@@ -47,6 +47,7 @@ MIN_UNET_RESOLUTION = 128  # --image-size never makes the U-Net run on fewer pix
 MODEL_SECTIONS = ("preprocess", "cae", "unet", "loss", "training")
 RESUMABLE_CHANGES = {"epochs", "segmenter_epochs", "learning_rate", "patience", "strategy"}
 MIN_IMAGE_SIDE = 64  # smaller images are skipped with a warning
+TILES_PER_IMAGE = 4  # surfaces: random tiles (drawn once) per training image, so a CAE epoch costs about what a part crop per image does
 GRAY_TOLERANCE = 2  # 8-bit levels: an RGB file whose channels differ by no more is gray
 
 
@@ -388,16 +389,19 @@ def _train(data: Path, out: Path, config: RunConfig, samples, callbacks, started
         [train_works[i] for i in keep], [train_masks[i] for i in keep], config.preprocess, bootstrap_state, 2**config.cae.depth
     )
     config = dataclasses.replace(config, preprocess=state.config)
-    _check_config(config, out)
-    state.save(run.preprocessing_file)
     preprocessor = Preprocessor(state)
-    train_crops = _crops(preprocessor, train_works, train_masks)
-    val_crops = _crops(preprocessor, val_works, val_masks_usable)
+    cae_height, cae_width = preprocessor.cae_shape  # a surface's CAE sees tiles of the frame
+    cae_config = dataclasses.replace(config, preprocess=dataclasses.replace(state.config, crop_height=cae_height, crop_width=cae_width))
+    _check_config(cae_config, out)
+    state.save(run.preprocessing_file)
+    rng = np.random.default_rng(t.seed)
+    train_crops = _crops(preprocessor, train_works, train_masks, rng)
+    val_crops = _crops(preprocessor, val_works, val_masks_usable, rng)
     log.info("canonical crops: %d train, %d validation, %dx%d, crop_scale %.4f", len(train_crops), len(val_crops), *train_crops.shape[1:3], state.crop_scale)
 
     # Stage 2: CAE on the crops.
     t0 = time.time()
-    cae, cae_state = train_cae(config, train_crops, val_crops, run.checkpoints, strategy, verbose, callbacks.get("cae"))
+    cae, cae_state = train_cae(cae_config, train_crops, val_crops, run.checkpoints, strategy, verbose, callbacks.get("cae"))
     save_model_atomic(cae, run.model_file("cae"))
     plot_curves(cae_state.history, run.curves_file("cae"), "CAE-MSSIM")
     cae_metrics = {
@@ -453,8 +457,17 @@ def _usable_masks(prepared: list, targets: list[np.ndarray], paths: list[str], s
     return usable
 
 
-def _crops(preprocessor: Preprocessor, works: list[np.ndarray], masks: list[np.ndarray | None]) -> np.ndarray:
-    crops = np.stack([preprocessor.canonical(w, m)[0] for w, m in zip(works, masks, strict=True) if m is not None])
+def _crops(preprocessor: Preprocessor, works: list[np.ndarray], masks: list[np.ndarray | None], rng: np.random.Generator) -> np.ndarray:
+    """The CAE's training inputs: canonical crops, or TILES_PER_IMAGE random tiles of each surface."""
+    pieces = []
+    for work, mask in zip(works, masks, strict=True):
+        if mask is None:
+            continue
+        tiles = preprocessor.cae_inputs(preprocessor.canonical(work, mask)[0])
+        if len(tiles) > TILES_PER_IMAGE:
+            tiles = [tiles[i] for i in rng.choice(len(tiles), TILES_PER_IMAGE, replace=False)]
+        pieces.extend(tiles)
+    crops = np.stack(pieces)
     return (crops[..., None] if crops.ndim == 3 else crops).astype(np.float32)
 
 
