@@ -209,3 +209,17 @@ def test_file_written_before_neighbour_ring_keeps_the_rule_it_was_made_with(tmp_
     old.save(tmp_path / "new.json")
     with pytest.raises(ScaeError, match="neighbour_ring"):
         Calibration.load(tmp_path / "new.json").check_compatible(config(neighbour_ring=2), SHAPE)
+
+
+def test_false_alarm_rate_can_be_reset_without_images(calibration):
+    """A line re-sets tau from the stored out-of-sample good scores; statistics stay the same."""
+    looser = calibration.with_false_alarm_rate(0.2)
+    scores = np.asarray(calibration.max_statistics)
+    assert looser.threshold <= calibration.threshold
+    assert looser.config.target_false_alarm_rate == 0.2
+    assert looser.false_alarm_rate == pytest.approx(float(np.mean(scores > looser.threshold)))
+    assert looser.false_alarm_rate >= calibration.false_alarm_rate
+    np.testing.assert_array_equal(looser.zone_sigma, calibration.zone_sigma)
+    assert looser.postprocessor().threshold == looser.threshold
+    with pytest.raises(ScaeError, match="false-alarm rate"):
+        calibration.with_false_alarm_rate(0.0)
