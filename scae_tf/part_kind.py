@@ -40,6 +40,7 @@ MODEL_SIDE = 256  # the foreground is found at this short side (fast; the mask i
 MIN_PART_FRACTION = 0.002  # smaller "parts" are dust: no part found
 MIN_SEPARATION = 2.5  # the part must lie this many robust background deviations from the background model
 TEXTURE_SIGMA = 1.5  # px at MODEL_SIDE: window of the local contrast
+HOLE_SHARE = 0.05  # holes in the part mask smaller than this share of the part are filled
 CLEAR_SEPARATION = 0.75  # Otsu's between-class share of the variance above which colour alone separates the part
 
 
@@ -128,10 +129,19 @@ def fill_holes(mask: np.ndarray) -> np.ndarray:
     return mask | (flood[1:-1, 1:-1] == 0)
 
 
+def fill_small_holes(mask: np.ndarray, share: float = HOLE_SHARE) -> np.ndarray:
+    """Fill holes smaller than ``share`` of the part (grooves, highlights that look like background);
+    larger ones are background seen through the part (the hole of a washer)."""
+    holes = fill_holes(mask) & ~mask
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(holes.astype(np.uint8), connectivity=4)
+    small = 1 + np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] < share * max(int(mask.sum()), 1))
+    return mask | np.isin(labels, small)
+
+
 def foreground_mask(image: np.ndarray) -> np.ndarray:
     """Bool part mask of ``image`` (gray HxW or RGB HxWx3 float) with no assumption on polarity:
     distance to the border's background model, Otsu's level on it, opening, largest components,
-    holes filled. Empty when nothing stands out from the background."""
+    small holes filled. Empty when nothing stands out from the background."""
     image = np.asarray(image, np.float32)
     small = _small(image)
     colour, texture = _features(small)
@@ -149,7 +159,7 @@ def foreground_mask(image: np.ndarray) -> np.ndarray:
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (side, side))
     close = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3 * side, 3 * side))  # grooves at the outline stay in
     mask = cv2.morphologyEx(cv2.morphologyEx(mask, cv2.MORPH_OPEN, kernel), cv2.MORPH_CLOSE, close)
-    mask = fill_holes(largest_components(mask > 0))
+    mask = fill_small_holes(largest_components(mask > 0))
     if mask.mean() < MIN_PART_FRACTION:
         return np.zeros(image.shape[:2], bool)
     if mask.shape != image.shape[:2]:
