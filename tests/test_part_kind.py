@@ -247,3 +247,24 @@ def test_surface_is_analysed_whole_in_tiles():
     assert result.anomalous and result.object_mask.all() and result.reconstruction.shape == (96, 160)
     peak_y, peak_x = np.unravel_index(np.argmax(result.anomaly_map), result.anomaly_map.shape)
     assert 32 <= peak_y <= 51 and 52 <= peak_x <= 108
+
+
+def test_an_unfinished_run_can_be_rerun_with_other_settings(tmp_path, caplog):
+    import dataclasses
+
+    from scae_tf.artifacts import RunDir
+    from scae_tf.config import RunConfig, save_json
+    from scae_tf.errors import ScaeError
+    from scae_tf.training.run import _check_resume_compatible
+
+    run = RunDir(tmp_path)
+    run.checkpoints.mkdir()
+    save_json(RunConfig(), run.config_file)
+    other = dataclasses.replace(RunConfig(), preprocess=PreprocessConfig(work_size=256))
+    with caplog.at_level(logging.WARNING):
+        _check_resume_compatible(other, tmp_path)  # failed earlier: discarded, starts over
+    assert not run.config_file.exists() and not run.checkpoints.exists() and "starts over" in caplog.text
+    save_json(RunConfig(), run.config_file)
+    run.summary_file.write_text("{}")  # a finished run keeps its settings
+    with pytest.raises(ScaeError, match="different settings"):
+        _check_resume_compatible(other, tmp_path)
