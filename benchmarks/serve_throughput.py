@@ -48,6 +48,12 @@ def _proc_kib(pid: int, field: str) -> int:
     return 0
 
 
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` so far (all its threads)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def prepare_images(paths: list[Path], size: int | None, folder: Path) -> list[bytes]:
     """The request bodies: the files as they are, or resized so the short side is ``size`` (PNG)."""
     import cv2
@@ -102,8 +108,13 @@ class Client(threading.Thread):
         connection.close()
 
 
-def run_level(port: int, bodies: list[bytes], clients: int, requests: int) -> dict:
-    """``requests`` images spread over ``clients`` concurrent clients."""
+def run_level(port: int, bodies: list[bytes], clients: int, requests: int, server_pid: int | None = None) -> dict:
+    """``requests`` images spread over ``clients`` concurrent clients.
+
+    ``cpu_ms_per_image`` (the service's CPU time per image) does not depend on other load on the
+    machine the way wall-clock figures do: ``cores * 1000 / cpu_ms_per_image`` bounds img/s.
+    """
+    cpu_start = _cpu_seconds(server_pid) if server_pid else None
     per_client = max(1, requests // clients)
     workers = [Client(port, bodies, per_client, offset=i * 7) for i in range(clients)]
     start = time.perf_counter()
@@ -112,6 +123,7 @@ def run_level(port: int, bodies: list[bytes], clients: int, requests: int) -> di
     for worker in workers:
         worker.join()
     wall = time.perf_counter() - start
+    cpu = _cpu_seconds(server_pid) - cpu_start if server_pid else None
     latencies = np.array([v for w in workers for v in w.latencies]) * 1000.0
     server = [t for w in workers for t in w.server]
     errors = [e for w in workers for e in w.errors]
@@ -127,6 +139,7 @@ def run_level(port: int, bodies: list[bytes], clients: int, requests: int) -> di
             "max": round(float(latencies.max()), 2),
         },
         "server_ms": {s: round(float(np.median([t.get(s, 0.0) for t in server])), 2) for s in SERVER_STAGES},
+        "server_cpu_ms_per_image": None if cpu is None else round(cpu * 1000.0 / max(1, latencies.size), 2),
         "rejected_503": sum(w.rejected for w in workers),
         "errors": errors[:5],
     }
@@ -170,12 +183,13 @@ def main(argv: list[str] | None = None) -> int:
             warmup = run_level(port, bodies, 1, 20)
             levels, sent = [], warmup["requests"]
             for clients in args.clients:
-                level = run_level(port, bodies, clients, args.requests)
+                level = run_level(port, bodies, clients, args.requests, server.pid)
                 sent += level["requests"]
                 levels.append(level)
                 print(f"{clients} client(s): {level['images_per_second']:7.1f} img/s  p50 {level['latency_ms']['p50']:6.2f} ms  "
                       f"p99 {level['latency_ms']['p99']:6.2f} ms  (server: decode {level['server_ms']['decode']:.2f}, "
-                      f"total {level['server_ms']['total']:.2f} ms; 503s {level['rejected_503']})", flush=True)
+                      f"total {level['server_ms']['total']:.2f} ms, CPU {level['server_cpu_ms_per_image']:.2f} ms/img; "
+                      f"503s {level['rejected_503']})", flush=True)
             if sent < args.rss_requests:
                 sent += run_level(port, bodies, 2, args.rss_requests - sent)["requests"]
             rss_after = _proc_kib(server.pid, "VmRSS")
