@@ -79,16 +79,19 @@ def load_bundle(path: str | Path, workers: int = 1, threads: int = 2) -> LoadedB
     The trial run is the check that the models load and run on this machine; it also warms the
     interpreters up, so the first real image is not slower than the others.
     """
-    from scae_tf.artifacts import open_bundle
+    import json
+
     from scae_tf.pipeline import load_pipeline
 
     path = Path(path).resolve()
-    bundle = open_bundle(path)
-    shape = bundle.manifest.get("input", {})
+    if not (path / "manifest.json").is_file():  # a run dir would need TensorFlow: not on the inspection PC
+        raise ScaeError("not a bundle (no manifest.json); serve the folder written by `scae export RUN --out BUNDLE`", path)
+    pipelines = [load_pipeline(path, threads=threads) for _ in range(workers)]  # verifies every file's sha256
+    manifest = json.loads((path / "manifest.json").read_text())
+    shape = manifest.get("input") or {}
     channels = int(shape.get("channels", 1))
-    work_size = int(shape.get("work_size") or bundle.config().preprocess.work_size)
+    work_size = int(shape.get("work_size") or pipelines[0].state.config.work_size)
     train_size = shape.get("train_image_size")
-    pipelines = [load_pipeline(path, threads=threads) for _ in range(workers)]
     height, width = train_size or (work_size, work_size)
     blank = np.full((height, width) if channels == 1 else (height, width, channels), 0.5, np.float32)
     for pipeline in pipelines:
@@ -98,7 +101,7 @@ def load_bundle(path: str | Path, workers: int = 1, threads: int = 2) -> LoadedB
             pass  # an expected refusal of a blank image (no part in it): the models ran
         except Exception as err:  # a bundle that cannot run must never replace one that can
             raise ScaeError(f"the bundle does not run on a test image ({err.__class__.__name__}: {err}); re-export it", path) from None
-    return LoadedBundle(path, bundle_identity(path, bundle.manifest), channels, work_size, train_size, pipelines)
+    return LoadedBundle(path, bundle_identity(path, manifest), channels, work_size, train_size, pipelines)
 
 
 @dataclass
