@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from scae_tf.artifacts.split import Split
+from scae_tf.artifacts import RunDir
 from scae_tf.config import save_json
 from scae_tf.errors import ScaeError
 from scae_tf.evaluation.leakage import measure_leakage
@@ -32,7 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="write the figures here as JSON")
     args = parser.parse_args(argv)
     try:
-        held_out = Split.load(args.run / "split.json").validation[: args.images]
+        held_out = RunDir(args.run).split_images("validation", must_exist=True)[: args.images]
         pipeline = load_pipeline(args.bundle or args.run)
         report = measure_leakage(pipeline, [read_image(p) for p in held_out], seed=args.seed)
     except ScaeError as err:

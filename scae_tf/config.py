@@ -76,7 +76,7 @@ class TrainingConfig:
     patience: int = 8
     seed: int = 0
     strategy: str = "default"  # default | mirrored | multiworker
-    min_steps_per_epoch: int = 0  # repeat small datasets so an epoch has at least this many batches
+    min_steps_per_epoch: int = 16  # repeat small datasets so an epoch has at least this many batches (short runs on few images still converge)
     corruption: float = 0.75  # share of CAE training crops corrupted, target the clean crop (defect removal); 0 = plain autoencoder
 
 
