@@ -180,8 +180,15 @@ class Journal:
     def commit(self, payload: dict[str, Any]) -> None:
         """Append the JSON line and fsync it (the commit), then the CSV row."""
         line = json.dumps(payload, allow_nan=False).encode() + b"\n"
-        os.write(self._jsonl.fileno(), line)  # one write: a crash leaves a whole line or a cut one
-        os.fsync(self._jsonl.fileno())
+        fd = self._jsonl.fileno()
+        before = os.fstat(fd).st_size
+        try:
+            if os.write(fd, line) != len(line):  # one write: a crash leaves a whole line or a cut one
+                raise OSError(f"short write to {self.jsonl_path} (disk full?)")
+            os.fsync(fd)
+        except OSError:
+            os.ftruncate(fd, before)  # no partial line before the retry's
+            raise
         csv.writer(self._csv).writerow(csv_row(payload))
         self._csv.flush()
 
@@ -225,6 +232,7 @@ class Inbox:
         self.journal = Journal(self.out)
         self._seen: dict[str, _Seen] = {}
         self._in_flight: dict[str, _InFlight] = {}
+        self._unmoved: dict[str, tuple[Path, dict[str, Any]]] = {}  # committed, move failed: retried, not re-inspected
         self.committed = 0
         self.stop = threading.Event()
         service.metrics.gauge("scae_inbox_in_flight", lambda: len(self._in_flight))
@@ -274,17 +282,27 @@ class Inbox:
         """Poll until ``stop`` is set, then finish the images in hand (SIGTERM drain) and close."""
         try:
             while not self.stop.is_set():
-                self._collect(block=False)
-                for path in self._ready():
-                    if len(self._in_flight) >= self.max_in_flight or self.stop.is_set():
-                        break
-                    self._start(path)
-                self._collect(block=False)
+                try:
+                    self._step()
+                except Exception:  # the watcher must outlive any one file's trouble (disk full, permissions)
+                    log.exception("inbox %s: error, retrying in 1 s", self.inbox)
+                    self.stop.wait(1.0)
                 self.stop.wait(self.poll)
             while self._in_flight:
                 self._collect(block=True)
         finally:
             self.journal.close()
+
+    def _step(self) -> None:
+        for name, (source, payload) in list(self._unmoved.items()):
+            self._finish_move(source, payload)
+            del self._unmoved[name]
+        self._collect(block=False)
+        for path in self._ready():
+            if len(self._in_flight) >= self.max_in_flight or self.stop.is_set():
+                break
+            self._start(path)
+        self._collect(block=False)
 
     def _ready(self) -> list[Path]:
         """Files whose size and mtime have not changed for ``settle`` s (and are not already in hand)."""
@@ -293,7 +311,7 @@ class Inbox:
         for path in self._candidates():
             name = path.name
             present.add(name)
-            if name in self._in_flight:
+            if name in self._in_flight or name in self._unmoved:
                 continue
             try:
                 stat = path.stat()
@@ -324,8 +342,12 @@ class Inbox:
             log.warning("%s: cannot read it yet (%s); will retry", path, err.strerror or err)
             self._seen.pop(name, None)
             return
-        if len(data) != stat.st_size or path.stat().st_mtime_ns != stat.st_mtime_ns:
-            self._seen.pop(name, None)  # still being written after all: wait until it settles again
+        try:
+            changed = len(data) != stat.st_size or path.stat().st_mtime_ns != stat.st_mtime_ns
+        except FileNotFoundError:
+            changed = True
+        if changed:
+            self._seen.pop(name, None)  # still being written (or gone) after all: wait until it settles again
             return
         item = _InFlight(path, name, file_id(name, stat))
         if path.suffix.lower() not in IMAGE_SUFFIXES:
@@ -388,9 +410,12 @@ class Inbox:
         self.journal.commit(payload)
         try:
             _move(item.path, target)
+            _fsync_dir(target.parent)
         except FileNotFoundError:
             log.warning("%s: removed from the inbox after it was read (its result stands)", item.path)
-        _fsync_dir(target.parent)
+        except OSError as err:
+            log.error("%s: result committed but the move to %s failed (%s); retrying", item.path, target, err.strerror or err)
+            self._unmoved[item.name] = (item.path, payload)
         self.committed += 1
         if self.publish is not None:
             self.publish(payload)
