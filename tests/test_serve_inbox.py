@@ -226,3 +226,24 @@ def _health(port: int) -> dict | None:
     except OSError:
         return None
     return payload if status == 200 else None
+
+
+def test_journal_write_failure_leaves_no_partial_line(tmp_path, monkeypatch):
+    from scae_tf.serve import inbox as inbox_module
+    from scae_tf.serve.inbox import Journal
+
+    journal = Journal(tmp_path)
+    journal.commit({"name": "a.png", "verdict": "good"})
+    real_fsync = os.fsync
+
+    def failing_fsync(fd):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(inbox_module.os, "fsync", failing_fsync)
+    with pytest.raises(OSError):
+        journal.commit({"name": "b.png", "verdict": "good"})
+    monkeypatch.setattr(inbox_module.os, "fsync", real_fsync)
+    journal.commit({"name": "b.png", "verdict": "anomalous"})  # the retry
+    journal.close()
+    assert [(r["name"], r["verdict"]) for r in lines(tmp_path)] == [("a.png", "good"), ("b.png", "anomalous")]
+    assert [row["name"] for row in csv_rows(tmp_path)] == ["a.png", "b.png"]
