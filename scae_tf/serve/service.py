@@ -84,6 +84,8 @@ def load_bundle(path: str | Path, workers: int = 1, threads: int = 2) -> LoadedB
     from scae_tf.pipeline import load_pipeline
 
     path = Path(path).resolve()
+    if not path.is_dir():
+        raise ScaeError("bundle folder not found; pass the folder written by `scae export RUN --out BUNDLE`", path)
     if not (path / "manifest.json").is_file():  # a run dir would need TensorFlow: not on the inspection PC
         raise ScaeError("not a bundle (no manifest.json); serve the folder written by `scae export RUN --out BUNDLE`", path)
     pipelines = [load_pipeline(path, threads=threads) for _ in range(workers)]  # verifies every file's sha256
