@@ -107,7 +107,7 @@ class PostprocessConfig:
     stats_downsample: int = 2  # per-position statistics are stored at 1/this resolution
     outline_weight: float = 0.0  # weight of the object mask's per-position z-score (missing/extra material); 0 = off
     outline_std_floor: float = 0.1  # per-position std of the calibration masks is at least this
-    analysis_dilation: int = 0  # px the crop mask is grown by for the analysis (missing material lies outside the mask)
+    analysis_dilation: int = 2  # px the crop mask is grown by for the analysis: missing material (a cut tip, a chip) lies outside the mask
 
 
 @dataclass

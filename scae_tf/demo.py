@@ -45,27 +45,26 @@ OWNED = ("data", "demo_config.json", "run", "bundle-int8", "report", "inspect", 
 class DemoSettings:
     """Sizes and counts of the tour; ``fast`` is a smoke test of the plumbing, not a useful model.
 
-    Kept at 256 px / 120 train images because nothing larger measured clearly better (one demo run each,
-    int8, method image AUROC, 48 test images, 95 % CI about +-0.16): 256/120 0.58 and 0.69 (seeds 0, 1);
-    256/240 0.69 (36 calibration images: the threshold still flags ~nothing); 384/120 0.75 and 0.71; 384/200 0.54
-    and 13 min under load. Larger settings cost 2-3x the time, so they would break the 10-minute budget
-    on a busy 2-core machine for a gain within run-to-run noise.
+    256 px images keep the tour within minutes on 2 cores. 200 good images with 30 % held out give the
+    threshold 60 good images the models never saw (with 18, the 1 % tail was an extrapolation that
+    flagged nothing); the U-Net converges in 15 epochs since its output bias starts at the object prior.
     """
 
     seed: int = 0
     image_size: int = 256
-    n_train: int = 120
+    n_train: int = 200
     n_test_good: int = 16
     n_per_defect: int = 8
     epochs: int = 40
-    segmenter_epochs: int = 25
+    segmenter_epochs: int = 15
     batch_size: int = 16
     inspect_images: int = 4
     bench_images: int = 100
     bench_warmup: int = 10
     threads: int = 2
 
-    overrides: dict[str, dict[str, Any]] = field(default_factory=dict)  # RunConfig sections, like a --config file
+    # RunConfig sections, like a --config file
+    overrides: dict[str, dict[str, Any]] = field(default_factory=lambda: {"training": {"validation_fraction": 0.3}})
 
     @classmethod
     def fast(cls) -> DemoSettings:

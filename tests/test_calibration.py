@@ -18,7 +18,7 @@ SHAPE = (32, 64)
 
 
 def config(**overrides) -> PostprocessConfig:
-    base = dict(patch_size=8, patch_stride=4, zones=4, top_fraction=0.1, per_position_zscore=True)
+    base = dict(patch_size=8, patch_stride=4, zones=4, top_fraction=0.1, per_position_zscore=True, analysis_dilation=0)
     base.update(overrides)
     return PostprocessConfig(**base)
 

@@ -30,7 +30,10 @@ def block_map(errors: np.ndarray, size: int) -> np.ndarray:
 
 
 def config(**overrides) -> PostprocessConfig:
-    base = dict(patch_size=4, patch_stride=4, zones=0, per_position_zscore=False, neighbour_statistic="median", neighbour_ring=1)
+    base = dict(
+        patch_size=4, patch_stride=4, zones=0, per_position_zscore=False, neighbour_statistic="median", neighbour_ring=1,
+        analysis_dilation=0,  # these tests check the mechanics on the exact mask
+    )
     base.update(overrides)
     return PostprocessConfig(**base)
 
@@ -370,7 +373,7 @@ def test_default_compares_with_the_nearest_non_overlapping_patches_so_a_defect_a
     mask = np.ones((64, 64), bool)
     scores = {}
     for ring in (1, 2):
-        processor = PostProcessor(PostprocessConfig(per_position_zscore=False, zones=0, neighbour_ring=ring), (64, 64))
+        processor = PostProcessor(PostprocessConfig(per_position_zscore=False, zones=0, neighbour_ring=ring, analysis_dilation=0), (64, 64))
         scores[ring] = processor(residual, mask).score
     assert scores[1] == pytest.approx(1.5)  # half the level is cancelled by the hot neighbours
     assert scores[2] == pytest.approx(3.0)  # the ring at distance 2 lies off the defect
