@@ -56,28 +56,10 @@ log = logging.getLogger(__name__)
 
 CALIBRATION_VERSION = 1
 MIN_CALIBRATION_IMAGES = 4
-# Post-processing settings the stored statistics depend on; the others (k, target rate) only set tau.
-STATISTICS_FIELDS = (
-    "residual",
-    "patch_size",
-    "patch_stride",
-    "min_object_fraction",
-    "top_fraction",
-    "zones",
-    "per_position_zscore",
-    "ssim_weight",
-    "ssim_window_sigma",
-    "residual_smooth_sigma",
-    "neighbour_statistic",
-    "neighbour_ring",
-    "zscore_smooth_sigma",
-    "zscore_std_floor",
-    "zone_sigma_floor",
-    "stats_downsample",
-    "outline_weight",
-    "outline_std_floor",
-    "analysis_dilation",
-)
+# Post-processing settings that only set tau from the stored scores; every other field shapes the
+# stored statistics, so a new knob is covered without being listed here.
+DECISION_FIELDS = ("k_sigma", "target_false_alarm_rate", "threshold_method")
+STATISTICS_FIELDS = tuple(f.name for f in dataclasses.fields(PostprocessConfig) if f.name not in DECISION_FIELDS)
 # Post-processing fields added after calibration files were first written, with the value that
 # reproduces what older files were made with (a missing key must not take today's default).
 LEGACY_FIELD_VALUES = {"neighbour_ring": 1, "analysis_dilation": 0}
@@ -363,7 +345,7 @@ def calibrate_residuals(
             raise ValueError(f"residual {i} has shape {residual.shape}, expected {crop_shape}")
         own_stats = stats_of(total - sums[i]) if config.per_position_zscore else None
         own_outline = outline_of(outline_total - outlines[i]) if outlines else None
-        analyses.append(plain._analyse(*errors_and_region(residual, mask, config, own_stats, own_outline)))
+        analyses.append(plain.analyse_map(*errors_and_region(residual, mask, config, own_stats, own_outline)))
     if not any(a.is_object.any() for a in analyses):
         raise ScaeError("no object patch in any calibration crop; check the segmentation of the good images")
 

@@ -141,9 +141,10 @@ class PostProcessor:
 
     def analyse(self, residual: np.ndarray, mask: np.ndarray) -> PatchAnalysis:
         """Steps 1-4: patch errors, object patches, candidates and neighbour deviations."""
-        return self._analyse(*errors_and_region(residual, mask, self.config, self.position_stats, self.outline_stats))
+        return self.analyse_map(*errors_and_region(residual, mask, self.config, self.position_stats, self.outline_stats))
 
-    def _analyse(self, errors_map: np.ndarray, mask: np.ndarray) -> PatchAnalysis:
+    def analyse_map(self, errors_map: np.ndarray, mask: np.ndarray) -> PatchAnalysis:
+        """Steps 2-4 on an errors map already z-scored (calibration passes leave-one-out statistics)."""
         errors, fraction = patch_means(errors_map, mask, self.grid)
         is_object = (fraction >= self.config.min_object_fraction) & np.isfinite(errors)
         deviation, _ = neighbour_deviation(errors, is_object, self.config.neighbour_statistic, self.config.neighbour_ring)
@@ -153,7 +154,7 @@ class PostProcessor:
 
     def __call__(self, residual: np.ndarray, mask: np.ndarray) -> PostprocessResult:
         errors_map, mask = errors_and_region(residual, mask, self.config, self.position_stats, self.outline_stats)
-        analysis = self._analyse(errors_map, mask)
+        analysis = self.analyse_map(errors_map, mask)
         normalised = analysis.deviation / self.zone_sigma[self.zones]
         flagged = analysis.candidate & (normalised > self.threshold)
         if np.any(analysis.candidate):
