@@ -169,6 +169,9 @@ def _compare_settings(config: RunConfig, path: Path, out: Path) -> None:
     for section in (old, new):
         for key in RESUMABLE_CHANGES:
             section.get("training", {}).pop(key, None)
+        if section.get("preprocess", {}).get("kind") in ("compact", "surface"):
+            for key in ("crop_height", "crop_width"):  # fitted from the data after this check, not chosen
+                section["preprocess"].pop(key, None)
     if old != new:
         diff = sorted(
             f"{s}.{k}" for s in new for k in new[s] if not isinstance(old.get(s), dict) or old[s].get(k) != new[s][k]
