@@ -236,12 +236,24 @@ def test_image_threshold_quantile_and_gumbel_with_floor_k():
     samples = np.arange(1, 101, dtype=np.float64)  # 1..100
     assert image_threshold(samples, 0.05, 3.0, "quantile") == pytest.approx(96.0)  # 'higher' 0.95 quantile
     assert image_threshold(samples / 100.0, 0.05, 3.0, "quantile") == 3.0  # floored at k
-    mean, std = samples.mean(), samples.std(ddof=1)
-    beta = std * math.sqrt(6) / math.pi
-    mu = mean - 0.5772156649015329 * beta
+    # Least squares of the lower 90 % of the order statistics on their Gumbel reduced variates.
+    positions = (np.arange(1, 101) - 0.44) / 100.12
+    body = positions <= 0.9
+    reduced = -np.log(-np.log(positions))
+    beta, mu = np.polyfit(reduced[body], samples[body], 1)
     expected = mu - beta * math.log(-math.log(0.99))
     assert gumbel_quantile(samples, 0.99) == pytest.approx(expected)
     assert image_threshold(samples, 0.01, 3.0, "gumbel") == pytest.approx(expected)
+    assert image_threshold(samples / 100.0, 0.01, 3.0, "gumbel") == 3.0  # floored at k
+
+
+def test_gumbel_threshold_is_not_set_by_one_unusual_good_part():
+    rng = np.random.default_rng(1)
+    scores = rng.gumbel(5.0, 1.2, 60)
+    true = 5.0 - 1.2 * math.log(-math.log(0.99))
+    with_outlier = np.append(scores[:-1], 41.0)
+    assert gumbel_quantile(scores, 0.99) == pytest.approx(true, abs=1.5)
+    assert abs(gumbel_quantile(with_outlier, 0.99) - gumbel_quantile(scores, 0.99)) < 1.0
 
 
 def test_gumbel_threshold_recovers_the_quantile_of_a_known_max_distribution():
@@ -250,7 +262,8 @@ def test_gumbel_threshold_recovers_the_quantile_of_a_known_max_distribution():
     maxima = rng.standard_normal((400, 12)).max(axis=1)
     tau = image_threshold(maxima, 0.05, 0.0, "gumbel")
     reference = np.quantile(rng.standard_normal((200_000, 12)).max(axis=1), 0.95)
-    assert tau == pytest.approx(reference, abs=0.15)
+    # Maxima of normals have a lighter tail than a Gumbel law: the extrapolation errs on the safe side.
+    assert reference - 0.05 <= tau <= reference + 0.2
     # a single patch's k = 1.645 (5 % one-sided) is far below the max statistic's 5 % point
     assert tau > 1.645 + 0.5
 
