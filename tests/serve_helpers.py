@@ -31,6 +31,20 @@ def request(port: int, method: str, path: str, body: bytes | None = None, header
         connection.close()
 
 
+def announce_body(port: int, path: str, length: int, timeout: float = 60.0) -> tuple[int, Any]:
+    """(status, JSON) of a POST whose headers announce ``length`` bytes that are never sent: what a
+    client streaming a too-large body sees first (sending it would race the server's early answer)."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.putrequest("POST", path)
+        connection.putheader("Content-Length", str(length))
+        connection.endheaders()
+        response = connection.getresponse()
+        return response.status, json.loads(response.read())
+    finally:
+        connection.close()
+
+
 class Gate:
     """Wraps a pipeline so ``inspect`` waits until ``open`` (a worker held busy on purpose)."""
 

@@ -86,10 +86,10 @@ def load_bundle(path: str | Path, workers: int = 1, threads: int = 2) -> LoadedB
     path = Path(path).resolve()
     if not path.is_dir():
         raise ScaeError("bundle folder not found; pass the folder written by `scae export RUN --out BUNDLE`", path)
-    if not (path / "manifest.json").is_file():  # a run dir would need TensorFlow: not on the inspection PC
+    if not (path / MANIFEST).is_file():  # a run dir would need TensorFlow: not on the inspection PC
         raise ScaeError("not a bundle (no manifest.json); serve the folder written by `scae export RUN --out BUNDLE`", path)
     pipelines = [load_pipeline(path, threads=threads) for _ in range(workers)]  # verifies every file's sha256
-    manifest = json.loads((path / "manifest.json").read_text())
+    manifest = json.loads((path / MANIFEST).read_text())
     shape = manifest.get("input") or {}
     channels = int(shape.get("channels", 1))
     work_size = int(shape.get("work_size") or pipelines[0].state.config.work_size)
