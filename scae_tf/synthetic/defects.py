@@ -51,9 +51,12 @@ import cv2
 import numpy as np
 
 from scae_tf.synthetic.common import (
+    GOOD,
     MAX_DEFECT_CONTRAST,
+    SyntheticSample,
     change_mask,
     channel_max,
+    finish,
     relative_change,
     smooth_noise,
 )
@@ -467,3 +470,21 @@ def _painter(name: str) -> Painter:
 
 
 DEFECT_PAINTERS: dict[str, Painter] = {name: _painter(name) for name in (*_FIELD_PAINTERS, "chip")}
+
+
+def render_texture(
+    rng: np.random.Generator, texture: np.ndarray, defect_type: str, tint: np.ndarray | None = None
+) -> SyntheticSample:
+    """A texture that fills the frame (surface, fabric) as a sample: optional colour ``tint`` (jittered),
+    sensor noise, and one painted defect of ``defect_type`` (or none for "good") on the whole frame."""
+    if tint is not None:
+        tint = tint * rng.uniform(0.97, 1.03, size=3).astype(np.float32)
+        texture = texture[..., None] * tint / tint.mean()
+    noise = rng.normal(0, rng.uniform(0.004, 0.008), size=texture.shape).astype(np.float32)
+    clean = (texture + noise).astype(np.float32)
+    object_mask = np.ones(texture.shape[:2], bool)
+    image = clean
+    if defect_type != GOOD:
+        defect_rng = np.random.default_rng(rng.integers(0, 2**63))
+        image, _ = DEFECT_PAINTERS[defect_type](clean, defect_rng, object_mask)
+    return finish(clean, image, object_mask, defect_type)

@@ -17,8 +17,8 @@ import math
 import cv2
 import numpy as np
 
-from scae_tf.synthetic.common import GOOD, SyntheticSample, finish, smooth_noise
-from scae_tf.synthetic.defects import DEFECT_PAINTERS
+from scae_tf.synthetic.common import GOOD, SyntheticSample, smooth_noise
+from scae_tf.synthetic.defects import render_texture
 
 DEFECT_TYPES = ("scratch", "crack", "hole", "stain", "glue")
 _ANODISED = np.float32([0.55, 0.78, 1.0])  # blue anodised aluminium (colour variant), relative to gray
@@ -62,14 +62,4 @@ def render_surface(rng: np.random.Generator, size: int = 256, defect_type: str =
     if defect_type != GOOD and defect_type not in DEFECT_TYPES:
         raise ValueError(f"unknown defect type {defect_type!r}; known: good, {', '.join(DEFECT_TYPES)}")
     plate = _brushed(rng, size)
-    if color:
-        tint = _ANODISED * rng.uniform(0.97, 1.03, size=3).astype(np.float32)
-        plate = plate[..., None] * tint / tint.mean()
-    noise = rng.normal(0, rng.uniform(0.004, 0.008), size=plate.shape).astype(np.float32)
-    clean = (plate + noise).astype(np.float32)
-    object_mask = np.ones((size, size), bool)
-    image = clean
-    if defect_type != GOOD:
-        defect_rng = np.random.default_rng(rng.integers(0, 2**63))
-        image, _ = DEFECT_PAINTERS[defect_type](clean, defect_rng, object_mask)
-    return finish(clean, image, object_mask, defect_type)
+    return render_texture(rng, plate, defect_type, _ANODISED if color else None)
