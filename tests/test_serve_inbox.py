@@ -10,6 +10,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -51,6 +53,19 @@ def wait_for(condition, timeout: float, what: str) -> None:
         time.sleep(0.05)
 
 
+@contextmanager
+def watching(watcher: Inbox, service) -> Iterator[None]:
+    """The inbox watcher on its own thread for the block; then stopped, and the service drained."""
+    runner = threading.Thread(target=watcher.run)
+    runner.start()
+    try:
+        yield
+    finally:
+        watcher.stop.set()
+        runner.join(30)
+        service.stop(30)
+
+
 def test_ignored_names():
     assert ignored_name(".x.png") and ignored_name("x.png.tmp") and ignored_name("x.PART") and ignored_name("x.png~")
     assert not ignored_name("x.png") and not ignored_name("x.tiff")
@@ -65,9 +80,7 @@ def test_inbox_takes_complete_files_once_and_sorts_failures(edge, tmp_path):
     published: list[dict] = []
     service = InspectionService(bundle)
     watcher = Inbox(service, inbox, out, publish=published.append, settle=0.6, poll=0.05)
-    runner = threading.Thread(target=watcher.run)
-    runner.start()
-    try:
+    with watching(watcher, service):
         drop(images[0], inbox, "a.png")
         drop(images[1], inbox, "a.png.tmp")  # a temp name: left alone
         (inbox / ".hidden.png").write_bytes(images[1].read_bytes())
@@ -82,10 +95,6 @@ def test_inbox_takes_complete_files_once_and_sorts_failures(edge, tmp_path):
             handle.write(data[len(data) // 2 :])
         wait_for(lambda: len(lines(out)) >= 4, 30, "4 results")
         time.sleep(0.3)
-    finally:
-        watcher.stop.set()
-        runner.join(30)
-        service.stop(30)
     results = {r["name"]: r for r in lines(out)}
     assert sorted(results) == ["a.png", "bad.png", "notes.txt", "slow.png"]
     assert results["slow.png"]["verdict"] in ("good", "anomalous")  # never read half-written
@@ -104,14 +113,8 @@ def test_inbox_takes_complete_files_once_and_sorts_failures(edge, tmp_path):
     drop(images[3], inbox, "a.png")
     vanished = inbox / "gone.png"  # deleted between the scan and the read
     watcher._start(vanished)
-    runner = threading.Thread(target=watcher.run)
-    runner.start()
-    try:
+    with watching(watcher, service):
         wait_for(lambda: len(lines(out)) == 5, 30, "the second a.png")
-    finally:
-        watcher.stop.set()
-        runner.join(30)
-        service.stop(30)
     assert lines(out)[-1]["moved_to"] == str(out / "done" / "a-2.png") and (out / "done" / "a-2.png").is_file()
     assert 'scae_errors_total{kind="vanished"} 1' in service.metrics.render()
 
@@ -135,14 +138,8 @@ def test_restart_finishes_committed_moves_cuts_half_lines_and_rebuilds_csv(edge,
     assert (out / "done" / "committed.png").is_file() and not (inbox / "committed.png").exists()
     assert [r["name"] for r in lines(out)] == ["committed.png"]  # half line cut, no second result
     assert [row["name"] for row in csv_rows(out)] == ["committed.png"]
-    runner = threading.Thread(target=watcher.run)
-    runner.start()
-    try:
+    with watching(watcher, service):
         wait_for(lambda: len(lines(out)) == 2, 30, "cut.png inspected again")
-    finally:
-        watcher.stop.set()
-        runner.join(30)
-        service.stop(30)
     assert [r["name"] for r in lines(out)] == ["committed.png", "cut.png"]
     assert [row["name"] for row in csv_rows(out)] == ["committed.png", "cut.png"]
     assert not list(inbox.iterdir())
