@@ -160,9 +160,9 @@ def corrupt(
         kind = str(kinds[int(rng.integers(len(kinds)))])
         region = random_region(crop.shape[:2], rng, weights=weights)
         changed = np.clip(CORRUPTIONS[kind](out, region, rng), 0.0, 1.0)
-        if kind == "strokes":
-            weight = np.clip(np.abs(changed - out).max(axis=-1) if out.ndim == 3 else np.abs(changed - out), 0, 1) > 1e-3
-            weight = weight.astype(np.float32)
+        if kind == "strokes":  # the mask is where the strokes were drawn
+            change = np.abs(changed - out)
+            weight = ((change.max(axis=-1) if out.ndim == 3 else change) > 1e-3).astype(np.float32)
         else:
             weight = region
         out = out + _expand(weight, out) * (changed - out)
