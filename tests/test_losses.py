@@ -34,7 +34,8 @@ def test_equals_tf_ssim_multiscale(shape, scales, filter_size):
     a, b = _pair(shape)
     mine = ms_ssim(a, b, scales=scales, filter_size=filter_size).numpy()
     ref = tf.image.ssim_multiscale(a, b, 1.0, power_factors=power_factors(scales), filter_size=filter_size).numpy()
-    np.testing.assert_allclose(mine, ref, rtol=1e-6, atol=1e-7)
+    # the Gaussian window is applied as two matmuls instead of one 2-D conv: float32 sums in another order
+    np.testing.assert_allclose(mine, ref, rtol=1e-5, atol=1e-6)
     assert mine.shape == (shape[0],)
     assert np.all(mine < 1.0)
 
