@@ -100,7 +100,7 @@ class PostprocessConfig:
     # post-processor details (scae_tf/postprocess)
     neighbour_statistic: str = "median"  # median | mean of the 8-connected object neighbours | none (no comparison)
     neighbour_ring: int = 2  # grid distance of the neighbours compared with (1 = adjacent; 2 = the nearest patches not overlapping at stride = size/2)
-    zscore_smooth_sigma: float = 2.0  # smoothing of the per-position mean/std (crop pixels)
+    zscore_smooth_sigma: float = 2.0  # smoothing of the per-position mean/std, and of the |z| map in the pixel anomaly map (crop pixels)
     zscore_std_floor: float = 0.5  # per-position std >= this fraction of the median object std
     zone_sigma_floor: float = 0.25  # zone sigma >= this fraction of the pooled sigma
     threshold_method: str = "gumbel"  # gumbel (extreme-value fit) | quantile (empirical) on the max statistic

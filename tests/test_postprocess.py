@@ -218,6 +218,23 @@ def test_pixel_map_is_the_max_d_of_the_covering_patches():
     np.testing.assert_allclose(out.pixel_map, expected, atol=1e-6)
 
 
+def test_pixel_map_also_shows_per_position_deviations_of_either_sign():
+    """With per-position statistics, a region rebuilt better than on good parts (residual far below
+    its usual level) lights up the map although no patch deviation is positive there."""
+    from scae_tf.postprocess.position_stats import PositionStats
+
+    shape = (16, 16)
+    stats = PositionStats(np.full(shape, 1.0, np.float32), np.full(shape, 0.1, np.float32), shape)
+    residual = np.ones(shape, np.float32)
+    residual[4:8, 4:8] = 0.0  # z = -10 there
+    cfg = config(per_position_zscore=True, zscore_smooth_sigma=1.0, top_fraction=1.0)
+    out = PostProcessor(cfg, shape, position_stats=stats, zone_sigma=np.ones(1), threshold=100.0)(residual, np.ones(shape, bool))
+    assert out.patches.normalised.max() <= 1e-6  # the patch logic only counts positive deviations
+    assert out.pixel_map[5:7, 5:7].min() > 5.0 and out.pixel_map[12:, 12:].max() < 1e-3
+    no_stats = PostProcessor(config(top_fraction=1.0), shape, zone_sigma=np.ones(1), threshold=100.0)(residual, np.ones(shape, bool))
+    assert no_stats.pixel_map.max() == 0.0  # raw residual units never mix into the d map
+
+
 def test_empty_mask_is_anomalous_with_an_infinite_score():
     out = PostProcessor(config(), (8, 8), zone_sigma=np.ones(1), threshold=3.0)(np.zeros((8, 8), np.float32), np.zeros((8, 8), bool))
     assert out.anomalous and math.isinf(out.score) and len(out.patches) == 0
