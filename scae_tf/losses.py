@@ -72,7 +72,7 @@ def _ssim_per_channel(x, y, window: np.ndarray, max_val, k1, k2):
     """SSIM and contrast-structure per image and channel. The Gaussian window is separable, so
     each of the four local means is two band-matrix products (one per axis), all four at once:
     6x faster than a 2-D depthwise convolution on CPU, forward and backward."""
-    height, width, channels = x.shape[1], x.shape[2], x.shape[3]
+    height, width = x.shape[1], x.shape[2]
     stacked = tf.concat([x, y, x * y, tf.square(x) + tf.square(y)], axis=-1)
     blurred = tf.einsum("ih,bhwc->biwc", _valid_blur_matrix(height, window), stacked)
     blurred = tf.einsum("jw,biwc->bijc", _valid_blur_matrix(width, window), blurred)
