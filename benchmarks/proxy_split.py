@@ -20,6 +20,7 @@ subset) join the pool too.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
@@ -201,8 +202,10 @@ def make_variant(
     run, out = source.path, variant.path
     if out.exists() and any(out.iterdir()) and not force:
         raise ScaeError("output folder is not empty; choose a new --out or pass --force", out)
-    config = apply_overrides(source.config(), overrides)
     state = source.preprocess_state()
+    # the fitted pre-processing (crop size, kind, colour) is in preprocessing.json; config.json holds it
+    # only once the run has finished, and a variant of a checkpoint of an unfinished run must use it too
+    config = apply_overrides(dataclasses.replace(source.config(), preprocess=state.config), overrides)
     state.config = config.preprocess
     out.mkdir(parents=True, exist_ok=True)
     for model in ("segmenter", "cae"):

@@ -111,3 +111,45 @@ def test_variant_overrides_are_typed_and_checked():
     for bad in ("postprocess.nope=1", "residual=l2", "postprocess.zones=\"x\""):
         with pytest.raises(ScaeError):
             apply_overrides(RunConfig(), [bad])
+
+
+def test_variant_of_an_unfinished_run_uses_its_fitted_crop(tmp_path, monkeypatch):
+    """config.json gets the fitted crop size only when training ends; a variant of a checkpoint taken
+    before that must crop like preprocessing.json (a compact part's 48x32 crop, not the 128x384 default)."""
+    import cv2
+
+    from benchmarks.proxy_split import make_variant
+    from scae_tf.artifacts import RunDir
+    from scae_tf.config import PostprocessConfig, PreprocessConfig, RunConfig, from_dict, save_json, to_dict
+    from scae_tf.imageio import write_png
+    from scae_tf.preprocessing import fit_preprocess_state
+
+    class BlurBackend:
+        def segment(self, image):
+            return (image > 0.4).astype(np.float32)
+
+        def reconstruct(self, crop):
+            return cv2.GaussianBlur(crop, (0, 0), 1.5)
+
+    rng = np.random.default_rng(0)
+    paths = []
+    for i in range(6):
+        image = (0.1 + 0.01 * rng.standard_normal((96, 96))).astype(np.float32)
+        cv2.circle(image, (48 + int(rng.integers(-2, 3)), 48), 20, 0.7, -1)
+        path = tmp_path / f"{i}.png"
+        write_png(path, image)
+        paths.append(str(path))
+    fitted = PreprocessConfig(work_size=96, seg_size=96, crop_height=48, crop_width=32, kind="compact", fixtured=True, color="gray")
+    config = from_dict(RunConfig, {**to_dict(RunConfig()), "postprocess": to_dict(PostprocessConfig(patch_size=4, patch_stride=4, zones=1))})
+    run = tmp_path / "run"
+    run.mkdir()
+    save_json(config, run / "config.json")  # still the default 128x384 crop, as while the CAE trains
+    works = [np.asarray(cv2.imread(p, cv2.IMREAD_GRAYSCALE), np.float32) / 255 for p in paths]
+    fit_preprocess_state(works, [w > 0.4 for w in works], fitted).save(run / "preprocessing.json")
+    (run / "split.json").write_text(json.dumps({"version": 1, "train": [], "validation": paths, "calibration": paths}))
+    monkeypatch.setattr(RunDir, "backend", lambda self, threads=2: BlurBackend())
+    out = make_variant(run, None, tmp_path / "variant", ["postprocess.zones=0"])
+    variant = RunDir(out)
+    assert (variant.config().preprocess.crop_height, variant.config().preprocess.crop_width) == (48, 32)
+    assert variant.config().postprocess.zones == 0
+    assert variant.calibration_file.is_file()
