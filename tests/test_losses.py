@@ -96,3 +96,15 @@ def test_loss_is_keras_serializable():
     assert (restored.alpha, restored.scales, restored.filter_size, restored.filter_sigma) == (0.6, 2, 5, 1.0)
     a, b = _pair((2, 32, 32, 1))
     assert float(restored(a, b)) == pytest.approx(float(loss(a, b)))
+
+
+def test_train_step_benchmark_writes_its_figures(tmp_path):
+    import json
+
+    from benchmarks.train_step import main
+
+    out = tmp_path / "step.json"
+    assert main(["--out", str(out), "--image-size", "128", "--steps", "1", "--batch-size", "2"]) == 0
+    result = json.loads(out.read_text())
+    assert result["crop"] == [32, 96, 1] and result["batch_size"] == 2
+    assert result["seconds_per_training_step"] > 0 and result["seconds_per_loss_and_gradient"] > 0
