@@ -61,7 +61,8 @@ class PositionStats:
         return ((residual - self.mean) / self.std).astype(np.float32)
 
 
-def _blur(image: np.ndarray, sigma: float) -> np.ndarray:
+def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian smoothing in crop pixels, reflected at the border; sigma <= 0 leaves the image as it is."""
     if sigma <= 0:
         return image
     size = int(2 * round(3.0 * sigma) + 1)
@@ -81,11 +82,11 @@ def stats_from_sums(
         raise ValueError("no object pixel in any calibration crop")
     global_mean = float(sums.first.sum()) / total_weight
     global_var = max(float(sums.second.sum()) / total_weight - global_mean**2, 0.0)
-    weight = _blur(sums.weight, smooth_sigma)
+    weight = gaussian_blur(sums.weight, smooth_sigma)
     known = weight > _MIN_WEIGHT
     safe = np.where(known, weight, 1.0)
-    mean = np.where(known, _blur(sums.first, smooth_sigma) / safe, global_mean)
-    second = np.where(known, _blur(sums.second, smooth_sigma) / safe, global_var + global_mean**2)
+    mean = np.where(known, gaussian_blur(sums.first, smooth_sigma) / safe, global_mean)
+    second = np.where(known, gaussian_blur(sums.second, smooth_sigma) / safe, global_var + global_mean**2)
     std = np.sqrt(np.maximum(second - mean * mean, 0.0))
     on_object = sums.weight > 0
     typical = float(np.median(std[on_object])) if np.any(on_object) else float(np.sqrt(global_var))

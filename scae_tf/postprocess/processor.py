@@ -42,7 +42,7 @@ from scae_tf.postprocess.grid import PatchGrid, patch_grid, patch_means
 from scae_tf.postprocess.neighbours import neighbour_deviation
 from scae_tf.postprocess.outline import expected_region, outline_deviation
 from scae_tf.postprocess.patches import PatchTable
-from scae_tf.postprocess.position_stats import PositionStats
+from scae_tf.postprocess.position_stats import PositionStats, gaussian_blur
 from scae_tf.postprocess.selection import select_top
 from scae_tf.postprocess.zones import zone_count, zone_ids
 
@@ -196,8 +196,5 @@ class PostProcessor:
         covered = cv2.dilate(corners, self._kernel, anchor=anchor, borderType=cv2.BORDER_CONSTANT, borderValue=float(_UNCOVERED))
         covered = np.maximum(covered, 0.0)
         if self.position_stats is not None and errors_map is not None:  # z units, comparable with d
-            sigma = max(float(self.config.zscore_smooth_sigma), 0.5)
-            size = int(2 * round(3 * sigma) + 1)
-            deviation = cv2.GaussianBlur(np.abs(errors_map).astype(np.float32), (size, size), sigma, borderType=cv2.BORDER_REFLECT)
-            covered = np.maximum(covered, deviation)
+            covered = np.maximum(covered, gaussian_blur(np.abs(errors_map).astype(np.float32), self.config.zscore_smooth_sigma))
         return np.where(mask, covered, 0.0).astype(np.float32)
