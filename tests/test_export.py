@@ -238,3 +238,31 @@ def test_pipeline_agreement_compares_flags_by_position_and_counts_failures():
     assert stats["inspection_failures"] == {"both": 1, "reference": 1, "candidate": 0}
     assert stats["patch_flag_agreement"] == pytest.approx(3 / 4)  # (0,0) flagged only in the reference
     assert stats["score_max_abs_diff"] == pytest.approx(1.1) and stats["score_max_diff_over_threshold"] == pytest.approx(0.55)
+
+
+@pytest.mark.parametrize(("lite_probability", "expected"), [(0.9, "int8"), (0.0, "fp16")])
+def test_int8_segmenter_is_kept_only_when_its_masks_agree_with_keras(monkeypatch, lite_probability, expected):
+    """A dark part can lose its first-level features to int8 requantisation (the real tyre: no part found
+    at all); then the U-Net is exported in fp16 and the bundle says so."""
+    from scae_tf.backends.litert import LiteModel
+    from scae_tf.config import UnetConfig
+    from scae_tf.exporting.bundle import _int8_segmenter_or_fp16
+    from scae_tf.exporting.convert import convert_model
+    from scae_tf.models import build_unet
+
+    unet = build_unet((32, 32, 1), UnetConfig(base_filters=4, depth=2, input_downsample=1))
+    inputs = [np.random.default_rng(i).random((32, 32, 1)).astype(np.float32) for i in range(4)]
+    int8_model = convert_model(unet, "int8", lambda: iter(inputs))
+
+    class KerasMasks:  # the Keras U-Net finds the part everywhere
+        def segment(self, image):
+            return np.full(image.shape[:2], 0.9, np.float32)
+
+    monkeypatch.setattr(LiteModel, "__call__", lambda self, image: np.full(image.shape[:2], lite_probability, np.float32))
+    model, precision = _int8_segmenter_or_fp16(unet, int8_model, KerasMasks(), inputs, threads=1)
+    assert precision == expected
+    assert (model is int8_model) == (expected == "int8")
+    monkeypatch.undo()
+    lite = LiteModel(model, 1, "segmenter")
+    assert lite(inputs[0]).shape == (32, 32)
+    assert lite.quantized_io == (expected == "int8")

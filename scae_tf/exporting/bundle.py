@@ -182,6 +182,9 @@ def export_bundle(
         "segmenter": convert_model(segmenter, precision, representative["segmenter"]),
         "cae": convert_model(cae, precision, representative["cae"]),
     }
+    segmenter_precision = precision
+    if precision == "int8":
+        models["segmenter"], segmenter_precision = _int8_segmenter_or_fp16(segmenter, models["segmenter"], keras, seg_inputs, threads)
     lite = LiteBackend.from_models(models["segmenter"], models["cae"], threads=threads, precision=precision)
     log.info("export: measuring parity with Keras")
     if recalibrate_on_tflite is None:
@@ -216,6 +219,7 @@ def export_bundle(
             }
             for name, model in lite_models.items()
         },
+        "segmenter_precision": segmenter_precision,
         "representative_images": used_representative,
         "calibration": {
             "backend": f"tflite-{precision}" if recalibrate_on_tflite else "keras (copied from the run dir)",
@@ -233,6 +237,34 @@ def export_bundle(
         manifest = write_bundle(out, models, copies, manifest, overwrite)
     log.info("export: wrote %s (%s)", out, precision)
     return manifest
+
+
+MIN_INT8_MASK_IOU = 0.8  # mean IoU of the int8 U-Net's masks against Keras' on the representative images
+
+
+def _int8_segmenter_or_fp16(
+    segmenter: Any, int8_model: bytes, keras: KerasBackend, seg_inputs: list[np.ndarray], threads: int
+) -> tuple[bytes, str]:
+    """The int8 U-Net if its masks agree with Keras', else the fp16 one (float I/O, same backend code).
+
+    TFLite's int8 concat gives a skip connection the decoder's quantisation; on a dark part (the real
+    tyre) that wipes out the first level's fine features and the int8 U-Net finds no part at all
+    (probability <= 0.5 everywhere). The U-Net is the cheaper model, so keeping it in float costs little.
+    """
+    from scae_tf.backends.litert import LiteModel
+
+    lite = LiteModel(int8_model, threads, "segmenter")
+    scores = []
+    for x in seg_inputs[:16]:
+        reference, candidate = keras.segment(x) > 0.5, lite(x) > 0.5
+        union = np.logical_or(reference, candidate).sum()
+        scores.append(1.0 if union == 0 else float(np.logical_and(reference, candidate).sum() / union))
+    agreement = float(np.mean(scores)) if scores else 1.0
+    if agreement >= MIN_INT8_MASK_IOU:
+        return int8_model, "int8"
+    log.warning("export: the int8 U-Net's masks agree with Keras' at IoU %.2f only (< %.2f): the segmenter is "
+                "exported in fp16, the CAE in int8", agreement, MIN_INT8_MASK_IOU)
+    return convert_model(segmenter, "fp16"), "fp16"
 
 
 def _image_size(paths: list[Path]) -> list[int] | None:
