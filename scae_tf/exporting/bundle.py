@@ -252,13 +252,10 @@ def _int8_segmenter_or_fp16(
     (probability <= 0.5 everywhere). The U-Net is the cheaper model, so keeping it in float costs little.
     """
     from scae_tf.backends.litert import LiteModel
+    from scae_tf.training.segmenter import iou
 
     lite = LiteModel(int8_model, threads, "segmenter")
-    scores = []
-    for x in seg_inputs[:16]:
-        reference, candidate = keras.segment(x) > 0.5, lite(x) > 0.5
-        union = np.logical_or(reference, candidate).sum()
-        scores.append(1.0 if union == 0 else float(np.logical_and(reference, candidate).sum() / union))
+    scores = [iou(keras.segment(x) > 0.5, lite(x) > 0.5) for x in seg_inputs[:16]]
     agreement = float(np.mean(scores)) if scores else 1.0
     if agreement >= MIN_INT8_MASK_IOU:
         return int8_model, "int8"
