@@ -10,6 +10,7 @@ are enough: the cost does not depend on the pixel values.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from typing import Any
 
@@ -20,8 +21,6 @@ from scae_tf.latency import load_average, machine_info
 
 
 def measure(image_size: int, channels: int, steps: int, batch_size: int) -> dict[str, Any]:
-    import dataclasses
-
     import tensorflow as tf
 
     from scae_tf.losses import loss_from_config

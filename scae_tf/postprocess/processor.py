@@ -185,7 +185,7 @@ class PostProcessor:
             errors_map=errors_map,
         )
 
-    def pixel_map(self, normalised: np.ndarray, is_object: np.ndarray, mask: np.ndarray, errors_map: np.ndarray | None = None) -> np.ndarray:
+    def pixel_map(self, normalised: np.ndarray, is_object: np.ndarray, mask: np.ndarray, errors_map: np.ndarray) -> np.ndarray:
         """Per pixel, the max d of the object patches covering it and, with per-position statistics,
         the smoothed |z| of ``errors_map`` (>= 0; 0 off the analysed region)."""
         corners = np.full((self.grid.height, self.grid.width), _UNCOVERED, np.float32)
@@ -195,6 +195,6 @@ class PostProcessor:
         anchor = (self.config.patch_size - 1, self.config.patch_size - 1)
         covered = cv2.dilate(corners, self._kernel, anchor=anchor, borderType=cv2.BORDER_CONSTANT, borderValue=float(_UNCOVERED))
         covered = np.maximum(covered, 0.0)
-        if self.position_stats is not None and errors_map is not None:  # z units, comparable with d
+        if self.position_stats is not None:  # errors_map in z units, comparable with d
             covered = np.maximum(covered, gaussian_blur(np.abs(errors_map).astype(np.float32), self.config.zscore_smooth_sigma))
         return np.where(mask, covered, 0.0).astype(np.float32)
