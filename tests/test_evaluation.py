@@ -58,7 +58,7 @@ def setup(dataset: Path) -> tuple[InspectionPipeline, list[Path]]:
     config = PostprocessConfig(patch_size=8, patch_stride=4)
     backend = ThresholdBlurBackend()
     preprocessor = Preprocessor(state)
-    calibration = calibrate(backend, preprocessor, config, [preprocessor.work_image(w) for w in works[6:]])
+    calibration = calibrate(backend, preprocessor, config, [preprocessor.work_image(w) for w in works[6:]], [str(p) for p in train[6:]])
     return InspectionPipeline(backend, state, calibration, config), train[6:]
 
 
@@ -176,6 +176,24 @@ def test_baseline_thresholds_come_from_calibration_images_only(evaluated, setup,
     for name in METHODS:
         assert subset.metrics["methods"][name]["threshold"] == evaluation.metrics["methods"][name]["threshold"]
     assert "brightness_controlled" not in subset.metrics
+
+
+def test_method_operating_points_use_its_out_of_sample_calibration_scores(evaluated, setup, dataset: Path, tmp_path: Path) -> None:
+    evaluation, _ = evaluated
+    pipeline, calibration = setup
+    method = evaluation.metrics["methods"]["segmentation_guided"]
+    loo = pipeline.calibration.max_statistics
+    in_sample = [pipeline.inspect(read_image(p)).score for p in calibration]
+    assert max(in_sample) < max(loo)  # scored against statistics that include it, a good image looks better
+    rule = pipeline.config.threshold_method
+    for rate, point in method["at_false_alarm_rate"].items():
+        assert point["threshold"] == pytest.approx(calibrated_threshold(loo, float(rate), rule))
+    assert method["calibration_scores"]["max"] == pytest.approx(max(loo))
+    # The baselines' calibration images do not change the method's operating points.
+    others = sorted((dataset / "train" / "good").glob("*.png"))[:4]
+    elsewhere = evaluate(pipeline, dataset, tmp_path, others, pixel_size=64, limit=4, brightness_control=False)
+    points = elsewhere.metrics["methods"]["segmentation_guided"]["at_false_alarm_rate"]
+    assert {rate: p["threshold"] for rate, p in points.items()} == {rate: p["threshold"] for rate, p in method["at_false_alarm_rate"].items()}
 
 
 @pytest.fixture(scope="module")

@@ -126,6 +126,16 @@ def _threshold_rule(pipeline: Any) -> tuple[float, str]:
     return rate, method
 
 
+def method_good_scores(pipeline: Any) -> list[float] | None:
+    """The method's out-of-sample (leave-one-out) scores of its own calibration images, from which
+    ``scae inspect --false-alarm-rate`` sets its threshold; None without a calibration. (Its score on
+    an image its statistics were made from is in-sample, lower: a threshold set on those would promise
+    fewer false alarms than it gives.)"""
+    calibration = getattr(pipeline, "calibration", None)
+    scores = getattr(calibration, "max_statistics", None)
+    return [float(v) for v in scores] if scores else None
+
+
 def calibrated_threshold(good_scores: Sequence[float], rate: float, method: str) -> float:
     """The method's own image-threshold rule (scae_tf.postprocess.threshold), without its k-sigma floor."""
     from scae_tf.postprocess.threshold import image_threshold
@@ -256,8 +266,9 @@ def _method_block(
         "per_type_auroc": per_type_auroc(labels, scores, defect_types),
     }
     if len(calibration_scores):
-        # In-sample for the method (its calibration used these images); shown to judge how far the
-        # threshold sits above the good images' scores.
+        # Out-of-sample scores of good images (leave-one-out for the method and the per-position
+        # baselines): the operating points at other false-alarm rates are the thresholds
+        # `scae inspect --false-alarm-rate` would set.
         good = np.asarray(calibration_scores, np.float64)
         block["calibration_false_alarm_rate"] = float(np.mean(good > threshold))
         block["calibration_scores"] = {"median": float(np.median(good)), "max": float(np.max(good))}
@@ -300,12 +311,14 @@ def summarise_pass(
     calibration: list[CalibrationView],
     where: str,
     rule: str = "gumbel",
+    method_good_scores: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     method_thresholds = np.unique(records.method_threshold)
+    if method_good_scores is None:
+        method_good_scores = [view.score for view in calibration]
     methods = {
         METHOD: _method_block(
-            METHOD, METHOD_DESCRIPTION, records, labels, defect_types, float(method_thresholds[0]),
-            [view.score for view in calibration], rule,
+            METHOD, METHOD_DESCRIPTION, records, labels, defect_types, float(method_thresholds[0]), method_good_scores, rule
         )
     }
     if method_thresholds.size > 1:
@@ -405,7 +418,8 @@ def evaluate(
     labels = np.array([s.label for s in samples])
     defect_types = [s.defect_type for s in samples]
     rule = _threshold_rule(pipeline)[1]
-    raw = summarise_pass(passes[RAW], labels, defect_types, baselines, thresholds, calibration, "raw test set", rule)
+    method_good = method_good_scores(pipeline)
+    raw = summarise_pass(passes[RAW], labels, defect_types, baselines, thresholds, calibration, "raw test set", rule, method_good)
     metrics: dict[str, Any] = {
         "n_images": len(samples),
         "n_good": int(np.sum(labels == 0)),
@@ -427,7 +441,8 @@ def evaluate(
     }
     if brightness_control:
         controlled = summarise_pass(
-            passes[CONTROLLED], labels, defect_types, baselines, thresholds, calibration, "brightness-controlled test set", rule
+            passes[CONTROLLED], labels, defect_types, baselines, thresholds, calibration, "brightness-controlled test set", rule,
+            method_good,
         )
         controlled["reference_background"] = reference_background
         controlled["definition"] = (
