@@ -27,7 +27,7 @@ from scae_tf.training.strategy import get_strategy
 TINY = {
     "loss": {"scales": 2, "filter_size": 3},
     "cae": {"base_filters": 4, "max_filters": 8, "latent_filters": 4, "depth": 3},
-    "unet": {"base_filters": 8, "depth": 3, "input_downsample": 1},
+    "unet": {"base_filters": 8, "depth": 2, "input_downsample": 1},
     "training": {"batch_size": 4, "learning_rate": 0.005, "min_steps_per_epoch": 25},
     "postprocess": {"patch_size": 8, "patch_stride": 4},
 }
@@ -57,8 +57,15 @@ def tiny_config_file(tmp_path_factory) -> Path:
     return path
 
 
+# The 32-px U-Net must find the part in every calibration image: with depth 3 and 2 epochs it found none
+# for 1 seed in 8 (its loss still on the plateau), and seeds do not pin the numbers across CPUs; depth 2
+# with 4 epochs found it for each of 26 seeds tried.
+TINY_SEGMENTER_EPOCHS = 4
+
+
 def tiny_config(config_file: Path, epochs: int = 2) -> RunConfig:
-    return resolve_config(config_file, image_size=64, epochs=epochs)
+    config = resolve_config(config_file, image_size=64, epochs=epochs)
+    return dataclasses.replace(config, training=dataclasses.replace(config.training, segmenter_epochs=TINY_SEGMENTER_EPOCHS))
 
 
 class InterruptAfterFirstEpoch(keras.callbacks.Callback):
@@ -133,12 +140,11 @@ def test_resume_with_different_settings_is_refused(resumed_run, synthetic_64, ti
 def test_more_epochs_extend_a_finished_run(resumed_run, synthetic_64, tiny_config_file):
     # Runs after the other resumed_run tests (module order): it moves the CAE on to epoch 3.
     config = tiny_config(tiny_config_file, epochs=3)
-    config.training.segmenter_epochs = 2
     train_run(synthetic_64, resumed_run, config)
     cae = json.loads((resumed_run / "checkpoints" / "cae_state.json").read_text())
     seg = json.loads((resumed_run / "checkpoints" / "segmenter_state.json").read_text())
     assert cae["epoch"] == 3 and len(cae["history"]["loss"]) == 3
-    assert seg["epoch"] == 2
+    assert seg["epoch"] == TINY_SEGMENTER_EPOCHS  # already finished: not trained again
 
 
 def _tiny_crops(n: int, seed: int) -> np.ndarray:
