@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 
 from scae_tf.artifacts import RunDir
-from scae_tf.config import RunConfig, from_dict, load_config, save_json, to_dict
+from scae_tf.config import RunConfig, load_config, save_json, update_sections
 from scae_tf.data.layout import list_dataset
 from scae_tf.errors import ScaeError
 from scae_tf.evaluation.baselines import ObjectResidualZMax
@@ -70,15 +70,6 @@ def canonical_crops(pipeline: Any, paths: Sequence[Path], labels: Sequence[int] 
     return Crops(np.stack(images), np.stack(masks), np.asarray(kept_labels), kept_kinds)
 
 
-def variant_config(base: RunConfig, overrides: dict[str, dict[str, Any]]) -> RunConfig:
-    data = to_dict(base)
-    for section, values in overrides.items():
-        if section not in data or not isinstance(values, dict):
-            raise ScaeError(f"a variant holds RunConfig sections as objects, e.g. {{\"cae\": {{\"depth\": 3}}}}; got {section!r}")
-        data[section].update(values)
-    return from_dict(RunConfig, data, where="variant")
-
-
 def train_and_score(config: RunConfig, train: Crops, held_out: Crops, test: Crops, steps: int, seed: int) -> dict[str, Any]:
     """Train a fresh CAE for ``steps`` steps, then its validation MSE and the z-max AUROC on ``test``."""
     import keras
@@ -93,18 +84,17 @@ def train_and_score(config: RunConfig, train: Crops, held_out: Crops, test: Crop
     model.fit(batches, epochs=1, verbose=0, shuffle=False)  # the dataset shuffles
     seconds = time.perf_counter() - start
 
-    def results(crops: Crops) -> list[SimpleNamespace]:
-        rebuilt = model.predict(crops.images, batch_size=t.batch_size, verbose=0)
+    def results(crops: Crops, rebuilt: np.ndarray) -> list[SimpleNamespace]:
         return [
             SimpleNamespace(residual=residual_map(x, r, config.postprocess), crop_mask=m)
             for x, r, m in zip(crops.images, rebuilt, crops.masks, strict=True)
         ]
 
-    calibration = results(held_out)
-    scorer = ObjectResidualZMax()
-    scorer.fit(calibration)
-    scores = np.asarray([scorer.score_map(r)[0] for r in results(test)])
     rebuilt = model.predict(held_out.images, batch_size=t.batch_size, verbose=0)
+    scorer = ObjectResidualZMax()
+    scorer.fit(results(held_out, rebuilt))
+    tested = results(test, model.predict(test.images, batch_size=t.batch_size, verbose=0))
+    scores = np.asarray([scorer.score_map(r)[0] for r in tested])
     kinds = sorted(set(test.kinds) - {"good"})
     good = test.labels == 0
     per_kind = {}
@@ -153,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         samples = list_dataset(args.data, "test")
         test = canonical_crops(pipeline, [s.path for s in samples], [s.label for s in samples], [s.defect_type for s in samples])
         variants = [("base", {}), *[(n, v) for n, v in args.variant if n != "base"]]
-        configs = [(name, variant_config(base, overrides), overrides) for name, overrides in variants]
+        configs = [(name, update_sections(base, overrides, where=f"variant {name}"), overrides) for name, overrides in variants]
     except ScaeError as err:
         print(f"cae_budget: error: {err}", file=sys.stderr)
         return 2

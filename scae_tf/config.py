@@ -143,6 +143,17 @@ def from_dict(cls: type[T], data: dict[str, Any], where: str = "config") -> T:
     return cls(**kwargs)
 
 
+def update_sections(config: RunConfig, sections: dict[str, Any], where: str = "config") -> RunConfig:
+    """``config`` with the fields named in ``sections`` (a nested subset of RunConfig, like a ``--config``
+    file: ``{"cae": {"depth": 3}}``) replaced; unknown sections and fields are an error."""
+    data = to_dict(config)
+    for section, values in sections.items():
+        if section not in data or not isinstance(values, dict):
+            raise ScaeError(f'{where}: expected RunConfig sections as objects (e.g. {{"cae": {{"depth": 3}}}}), got {section!r}')
+        data[section].update(values)
+    return from_dict(RunConfig, data, where=where)
+
+
 def _coerce(kind: Any, value: Any, where: str) -> Any:
     origin = typing.get_origin(kind)
     if origin in (typing.Union, types.UnionType):

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from scae_tf.config import RunConfig, from_dict, to_dict
+from scae_tf.config import RunConfig, update_sections
 from scae_tf.errors import ScaeError
 from scae_tf.quiet import c_stderr_captured
 
@@ -93,10 +93,7 @@ class DemoSettings:
         """Default method settings (plus ``overrides``) scaled to the synthetic images (256: work 256, seg 128, crop 64x192)."""
         from scae_tf.training import scale_sizes
 
-        data = to_dict(RunConfig())
-        for section, values in self.overrides.items():
-            data[section].update(values)
-        config = scale_sizes(from_dict(RunConfig, data, where="demo settings"), self.image_size)
+        config = scale_sizes(update_sections(RunConfig(), self.overrides, where="demo settings"), self.image_size)
         training = dataclasses.replace(
             config.training,
             epochs=self.epochs,

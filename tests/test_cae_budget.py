@@ -13,16 +13,16 @@ from scae_tf.errors import ScaeError
 pytestmark = pytest.mark.slow
 
 
-def test_variant_config_applies_sections_and_rejects_others():
-    from benchmarks.cae_budget import variant_config
+def test_update_sections_applies_sections_and_rejects_others():
+    from scae_tf.config import update_sections
 
-    config = variant_config(RunConfig(), {"cae": {"depth": 3}, "training": {"corruption": 0.0}})
+    config = update_sections(RunConfig(), {"cae": {"depth": 3}, "training": {"corruption": 0.0}})
     assert config.cae.depth == 3 and config.training.corruption == 0.0
     assert config.cae.latent_filters == RunConfig().cae.latent_filters
     with pytest.raises(ScaeError, match="RunConfig sections"):
-        variant_config(RunConfig(), {"depth": 3})
+        update_sections(RunConfig(), {"depth": 3})
     with pytest.raises(ScaeError, match="unknown key"):
-        variant_config(RunConfig(), {"cae": {"dpeth": 3}})
+        update_sections(RunConfig(), {"cae": {"dpeth": 3}})
 
 
 def test_cae_budget_trains_each_variant_and_seed_and_scores_the_test_set(tmp_path_factory, tmp_path):

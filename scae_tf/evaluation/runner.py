@@ -311,14 +311,16 @@ def summarise_pass(
     calibration: list[CalibrationView],
     where: str,
     rule: str = "gumbel",
-    method_good_scores: Sequence[float] | None = None,
+    method_good: Sequence[float] | None = None,
 ) -> dict[str, Any]:
+    """``method_good``: the method's out-of-sample good-image scores (``method_good_scores``); without
+    them its scores of the calibration images are used."""
     method_thresholds = np.unique(records.method_threshold)
-    if method_good_scores is None:
-        method_good_scores = [view.score for view in calibration]
+    if method_good is None:
+        method_good = [view.score for view in calibration]
     methods = {
         METHOD: _method_block(
-            METHOD, METHOD_DESCRIPTION, records, labels, defect_types, float(method_thresholds[0]), method_good_scores, rule
+            METHOD, METHOD_DESCRIPTION, records, labels, defect_types, float(method_thresholds[0]), method_good, rule
         )
     }
     if method_thresholds.size > 1:
