@@ -82,9 +82,10 @@ def test_defects_are_small_subtle_exact_and_on_the_object(defect_type: str):
         assert relative.max() < MAX_DEFECT_CONTRAST + 0.1, f"{defect_type} {index}: not subtle ({relative.max():.2f})"
         assert np.median(relative) > 0.03
         coverages.append(mask.mean())
-    # Real screw defects cover 0.2-0.5 % of the image (dev split median 0.29 %): large enough for a
-    # 16-px patch at 512 px, far below 1 %.
-    assert 0.0008 < np.median(coverages) < 0.006, coverages
+    # Real screw defects cover 0.1-1.0 % of the image (dev split: 263-2698 px at 512, median 0.29 %):
+    # large enough for a 16-px patch at 512 px; the flattened thread, scaled up to the contrast cap,
+    # spreads over ~0.65 %.
+    assert 0.0008 < np.median(coverages) < 0.008, coverages
 
 
 def test_defects_stand_out_from_the_parts_own_texture():
@@ -100,7 +101,7 @@ def test_defects_stand_out_from_the_parts_own_texture():
             ring = cv2.dilate(mask.astype(np.uint8), np.ones((15, 15), np.uint8)).astype(bool) & ~mask & sample.object_mask  # around it
             change = np.abs(sample.image - sample.clean)[mask].mean()
             ratios.append(change / sample.clean[ring].std())
-    assert np.median(ratios) > 0.3, ratios  # version 1: 0.20-0.22, version 2: 0.38-0.43
+    assert np.median(ratios) > 0.5, ratios  # version 1: 0.20-0.22, version 2: 0.38-0.43, version 3: 0.64
 
 
 def test_good_samples_have_no_defect_and_a_plausible_screw():
@@ -229,11 +230,12 @@ def test_defects_stand_out_of_every_kinds_texture(part: str, color: bool):
     """Each defect changes its pixels more than the part's own texture defeats a neighbourhood
     predictor (inpainting) there. The painters of the other kinds scale every defect to a drawn
     signal/clutter of 1.5-2.2 unless that would change the part by more than MAX_DEFECT_CONTRAST
-    (then the defect is as strong as subtlety allows: the weave's yarn pull); the version-2 screw
-    (unchanged) measures ~0.4-1.4.
+    (then the defect is as strong as subtlety allows: the weave's yarn pull, the screw's flattened
+    thread, ~0.5).
 
-    Why: version-1 screw defects measured ~0.2-0.5 and every detector was at chance on them;
-    defects much stronger than ~2.5 would be blatant rather than subtle."""
+    Why: version-1 screw defects measured ~0.2-0.5 and every detector was at chance on them; the
+    version-2 screw's (~0.4-1.4) were fainter than every real type; defects much stronger than
+    ~2.5 would be blatant rather than subtle."""
     ratios, capped = {}, {}
     for defect_type in PART_KINDS[part].defect_types:
         values, at_cap = [], []
@@ -243,26 +245,25 @@ def test_defects_stand_out_of_every_kinds_texture(part: str, color: bool):
             at_cap.append(relative_change(sample.image, sample.clean)[sample.defect_mask].max() > MAX_DEFECT_CONTRAST - 0.05)
         ratios[defect_type] = float(np.median(values))
         capped[defect_type] = sum(at_cap) >= 2
-    if part == "screw":
-        assert min(ratios.values()) > 0.3, ratios
-        return
     assert np.median(list(ratios.values())) > 1.2, ratios
+    floor = 0.45 if part == "screw" else 0.6  # the capped minimum: the thread's shading is its clutter
     for defect_type, ratio in ratios.items():
         assert ratio < 2.6 or defect_type in GEOMETRIC_DEFECTS, (defect_type, ratio)
-        assert ratio > 1.2 or (capped[defect_type] and ratio > 0.6), (defect_type, ratio, capped[defect_type])
+        assert ratio > 1.2 or (capped[defect_type] and ratio > floor), (defect_type, ratio, capped[defect_type])
 
 
-@pytest.mark.parametrize(("part", "color"), [("round", False), ("surface", False), ("fabric", True)])
+@pytest.mark.parametrize(("part", "color"), [("screw", False), ("round", False), ("surface", False), ("fabric", True)])
 def test_defects_are_as_visible_as_real_ones_not_more(part: str, color: bool):
     """Measured on the defective image alone (like real data): the error of inpainting the defect
     over that of the same shape elsewhere on the part. Real MVTec screw defects: 1.4-2.9 per type;
-    the missing chunk (chip) is small but high-contrast and is left out."""
+    the missing chunk (chip) is small but high-contrast and is left out. (The version-2 screw's
+    pit measured 0.9-1.0: fainter than any real type.)"""
     medians = []
     for defect_type in PART_KINDS[part].defect_types:
         if defect_type in GEOMETRIC_DEFECTS:
             continue
         values = []
-        for index in range(3):
+        for index in range(6):
             sample = render_sample(sample_rng(5, "test", defect_type, index, part), 256, defect_type, part, color)
             values.append(defect_visibility(sample.image, sample.defect_mask, sample.object_mask))
         medians.append(float(np.nanmedian(values)))

@@ -17,9 +17,9 @@ is exactly the set of pixels of the saved image that the defect changed by more 
 :data:`MASK_THRESHOLD`. Defects are subtle but real: ~0.1-1 % of the image, at most
 :data:`MAX_DEFECT_CONTRAST` of the local intensity, and standing out of the part's own texture:
 :func:`signal_to_clutter` (the defect's mean change over the mean error of inpainting its pixels
-on the clean part) is drawn in :data:`~scae_tf.synthetic.defects.TARGET_SIGNAL_TO_CLUTTER`
+on the clean part) is drawn in :data:`~scae_tf.synthetic.common.TARGET_SIGNAL_TO_CLUTTER`
 (1.5-2.2) for every painted defect, unless the contrast cap stops it first (the weave's yarn
-pull: ~0.9). The screw's own defects (unchanged since version 2) measure ~0.4-1.4 by this measure.
+pull: ~0.9; the screw's flattened thread: ~0.5).
 The defects of every kind but the screw are the reusable painters of :data:`DEFECT_PAINTERS`
 (:mod:`.defects`: ``name -> painter(image, rng, region_mask) -> (image, mask)``).
 

@@ -12,7 +12,9 @@ import numpy as np
 GOOD = "good"
 MASK_THRESHOLD = 2.5 / 255.0  # a pixel belongs to the defect when the defect changed it by more than this
 MAX_DEFECT_CONTRAST = 0.35  # a defect changes the part's intensity by at most this fraction (real ones: ~20-40 %)
-SCREW_GENERATOR_VERSION = 2  # the screw's images are unchanged since version 2 (README figures were measured on them)
+TARGET_SIGNAL_TO_CLUTTER = (1.5, 2.2)  # each defect's strength is drawn from this range (real screw defects: ~1.5-2)
+SCREW_GENERATOR_VERSION = 3  # version 3 scales the screw's defects to TARGET_SIGNAL_TO_CLUTTER; its good images are version 2's
+SCREW_SEED_VERSION = 2  # the screw's per-image RNG keys, unchanged since version 2 (same good images, same defect shapes)
 GENERATOR_VERSION = 3  # version 3 adds the round part and the surface
 _SPLIT_CODES = {"train": 1, "test": 2}
 
@@ -31,10 +33,10 @@ class SyntheticSample:
 def sample_rng(seed: int, split: str, defect_type: str, index: int, part: str = "screw") -> np.random.Generator:
     """The RNG of one image, independent of every other image, of the dataset counts and of the process.
 
-    The screw keeps its version-2 seeds so its images stay byte-identical; other part kinds add
+    The screw keeps its version-2 seeds so its good images stay byte-identical; other part kinds add
     their name, so a round part and a surface with the same seed share nothing."""
     type_code = zlib.crc32(defect_type.encode("utf-8"))
-    key = [int(seed), _SPLIT_CODES[split], type_code, int(index), SCREW_GENERATOR_VERSION]
+    key = [int(seed), _SPLIT_CODES[split], type_code, int(index), SCREW_SEED_VERSION]
     if part != "screw":
         key = [int(seed), _SPLIT_CODES[split], type_code, int(index), GENERATOR_VERSION, zlib.crc32(part.encode("utf-8"))]
     return np.random.default_rng(key)

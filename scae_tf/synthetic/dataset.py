@@ -161,7 +161,7 @@ def generate_dataset(
 
 
 def generator_version(part: str) -> int:
-    """The generator version whose images this part kind's dataset holds (the screw's are still version 2)."""
+    """The generator version whose images this part kind's dataset holds (the screw's defects changed in version 3, its good images did not)."""
     return SCREW_GENERATOR_VERSION if part == "screw" else GENERATOR_VERSION
 
 

@@ -53,6 +53,7 @@ import numpy as np
 from scae_tf.synthetic.common import (
     GOOD,
     MAX_DEFECT_CONTRAST,
+    TARGET_SIGNAL_TO_CLUTTER,
     SyntheticSample,
     change_mask,
     channel_max,
@@ -65,7 +66,6 @@ from scae_tf.synthetic.common import signal_to_clutter as measure_signal_to_clut
 Painter = Callable[..., tuple[np.ndarray, np.ndarray]]  # (image, rng, region_mask, signal_to_clutter=None)
 _ATTEMPTS = 20
 _MIN_PIXELS = 6  # a defect smaller than this is resampled (it would be invisible at any scale)
-TARGET_SIGNAL_TO_CLUTTER = (1.5, 2.2)  # each defect's strength is drawn from this range (see the module docstring)
 GEOMETRIC_DEFECTS = ("chip",)  # material missing: background shows through, subtle by size, not scaled
 
 

@@ -8,15 +8,16 @@ A defect is an additive intensity field on the object. The same part is rendered
 without it (same noise), so the defect mask is exactly the set of pixels of the saved image that
 changed by more than :data:`MASK_THRESHOLD`.
 
-Defect strength follows the real MVTec screw defects (dev split, measured with an inpainted
-background): they cover ~0.3 % of the image (~3 % of the part), change it by ~30 grey levels,
-1.5-2x what inpainting the same shape elsewhere on the good part gets wrong. Version 1 defects were
-5x smaller (0.06 %, a fraction of one 16-px patch of the 256-px pipeline's crop) and no stronger
-than the part's own texture: every detector was at chance on them. Version 2 matches the real
-figures (median 0.24 % of the image, 2.6 % of the part, ~31 levels, 1.5x), so a working method
-can find them while they stay small and hard to see at full-image scale. The screw's defects are
-drawn in its own (u, v) coordinates (the thread defect needs the thread's shading), not with the
-generic painters of :mod:`scae_tf.synthetic.defects`; its images are unchanged since version 2.
+Defect strength: real MVTec screw defects (dev split) cover ~0.3 % of the image (~3 % of the
+part) and stand out of the part's texture by a visibility (``defect_visibility``: inpainting the
+defect vs the same shape elsewhere on the part) of 1.4-2.9 per type, median ~2.2. Version 2 drew
+each defect's amplitude directly (~0.25 of the part's intensity): visibility 0.9-1.6, fainter than
+every real type, and the demo's detector caught 6 of 32. Version 3 keeps version 2's shapes and
+good images and scales each defect, like the painters of the other kinds, to a signal/clutter
+drawn from :data:`TARGET_SIGNAL_TO_CLUTTER`, never beyond :data:`MAX_DEFECT_CONTRAST` of the local
+intensity (the flattened thread stops at that cap, below the target, like the real thread_side).
+The screw's defects are drawn in its own (u, v) coordinates (the thread defect needs the thread's
+shading), not with the generic painters of :mod:`scae_tf.synthetic.defects`.
 """
 
 from __future__ import annotations
@@ -27,11 +28,21 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from scae_tf.synthetic.common import GOOD, MASK_THRESHOLD, MAX_DEFECT_CONTRAST, SyntheticSample
+from scae_tf.synthetic.common import (
+    GOOD,
+    MASK_THRESHOLD,
+    MAX_DEFECT_CONTRAST,
+    TARGET_SIGNAL_TO_CLUTTER,
+    SyntheticSample,
+    quantise,
+    signal_to_clutter,
+)
 from scae_tf.synthetic.common import smooth_noise as _smooth_noise
 
 DEFECT_TYPES = ("scratch", "pit", "thread", "contamination")
 SUPERSAMPLE = 2
+_STRENGTH_STEPS = 4  # gain refinements towards the drawn signal/clutter (the mask grows with the gain)
+_MAX_GAIN = 4.0  # beyond this the contrast cap holds every pixel: more gain changes nothing
 
 
 @dataclass(frozen=True)
@@ -303,14 +314,13 @@ def render_screw(rng: np.random.Generator, size: int = 256, defect_type: str = G
     fields = _screw_fields(screw, u, v, rng)
     alpha_ss = np.clip(0.5 + fields.sdf * SUPERSAMPLE, 0, 1)
     interior = np.clip(fields.sdf - 1.5, 0, 1)  # defects stay >= 1.5 px inside the silhouette
-    delta_ss = np.zeros_like(u)
+    limit = MAX_DEFECT_CONTRAST * fields.intensity  # subtle by construction
+    field_ss = np.zeros_like(u)
     defect_rng = np.random.default_rng(rng.integers(0, 2**63))  # good/defective share everything else
     if defect_type != GOOD:
         for _ in range(20):  # resample the rare defect that lands where it changes nothing visible
-            delta_ss = _defect_field(defect_type, defect_rng, screw, u, v, fields, size)
-            limit = MAX_DEFECT_CONTRAST * fields.intensity  # subtle by construction
-            delta_ss = np.clip(delta_ss, -limit, limit) * interior
-            if np.abs(delta_ss).max() > 3 * MASK_THRESHOLD:
+            field_ss = _defect_field(defect_type, defect_rng, screw, u, v, fields, size)
+            if np.abs(np.clip(field_ss, -limit, limit) * interior).max() > 3 * MASK_THRESHOLD:
                 break
 
     x0, y0, x1, y1 = box
@@ -318,8 +328,6 @@ def render_screw(rng: np.random.Generator, size: int = 256, defect_type: str = G
     alpha[y0:y1, x0:x1] = _downscale(alpha_ss)
     clean_obj = np.zeros((size, size), np.float32)
     clean_obj[y0:y1, x0:x1] = _downscale(alpha_ss * fields.intensity)
-    delta = np.zeros((size, size), np.float32)
-    delta[y0:y1, x0:x1] = _downscale(alpha_ss * delta_ss)
 
     shift = np.float32([[1, 0, 0.012 * size * -screw.light[0]], [0, 1, 0.012 * size * -screw.light[1]]])
     shadow = cv2.warpAffine(alpha, shift, (size, size), borderValue=0)
@@ -327,12 +335,29 @@ def render_screw(rng: np.random.Generator, size: int = 256, defect_type: str = G
     background = background * (1 - rng.uniform(0.18, 0.3) * shadow)
     noise = rng.normal(0, rng.uniform(0.004, 0.009), size=(size, size)).astype(np.float32)
     clean = background * (1 - alpha) + clean_obj + noise
-    image = clean + delta
-    clean_q = np.round(np.clip(clean, 0, 1) * 255) / 255
-    image_q = np.round(np.clip(image, 0, 1) * 255) / 255
+    clean_q = quantise(clean)
+
+    def rendered(gain: float) -> np.ndarray:
+        delta = np.zeros((size, size), np.float32)
+        delta[y0:y1, x0:x1] = _downscale(alpha_ss * np.clip(gain * field_ss, -limit, limit) * interior)
+        return quantise(clean + delta)
+
+    image_q = clean_q
+    if defect_type != GOOD:
+        target, gain = float(defect_rng.uniform(*TARGET_SIGNAL_TO_CLUTTER)), 1.0
+        for _ in range(_STRENGTH_STEPS):
+            image_q = rendered(gain)
+            mask = np.abs(image_q - clean_q) > MASK_THRESHOLD
+            if mask.sum() < 4:
+                break
+            factor = target / max(signal_to_clutter(image_q, clean_q, mask), 1e-6)
+            new_gain = min(gain * factor, _MAX_GAIN)
+            if abs(new_gain / gain - 1) < 0.03:
+                break
+            gain = new_gain
     return SyntheticSample(
-        image=image_q.astype(np.float32),
-        clean=clean_q.astype(np.float32),
+        image=image_q,
+        clean=clean_q,
         object_mask=alpha >= 0.5,
         defect_mask=np.abs(image_q - clean_q) > MASK_THRESHOLD,  # what the saved image shows (after clipping)
         defect_type=defect_type,
