@@ -193,7 +193,12 @@ def _round_up(value: float, multiple: int) -> int:
 
 def fit_compact_crop(state: PreprocessState, masks: list[np.ndarray], multiple: int) -> PreprocessState:
     """Compact parts and surfaces: a crop with the aligned parts' aspect, as many pixels as the
-    configured crop (never finer than the work image), and the scale that makes the largest part fit."""
+    configured crop (never finer than the work image), and the scale that makes the largest part fit.
+
+    A compact part fills its crop in both directions, so the elongated crop's pixel budget would
+    shrink it (a 256-px washer to 0.48x, the tyre to 0.54x) and its small defects to a few pixels:
+    its scale is at least ``compact_min_scale`` (synthetic washer, 20 epochs: image AUROC 0.54 at
+    0.48x, 0.76 at 0.95x; the CAE's cost grows with the crop's pixels)."""
     config = state.config
     if state.alignment == "none":
         centres = [_box_centre(m) for m in masks]
@@ -219,6 +224,8 @@ def fit_compact_crop(state: PreprocessState, masks: list[np.ndarray], multiple: 
         box_w, box_h = max(half_x) * 2.0, max(half_y) * 2.0  # the whole frame, no margin
     budget = float(config.crop_height * config.crop_width)
     scale = min(1.0, math.sqrt(budget / (box_w * box_h)))
+    if state.kind == "compact":
+        scale = max(scale, min(1.0, config.compact_min_scale))
     min_side = max(MIN_CROP_SIDE, multiple)
     crop_w = max(min_side, _round_up(box_w * scale, multiple))
     crop_h = max(min_side, _round_up(box_h * scale, multiple))

@@ -228,6 +228,24 @@ def test_scale_sizes_keeps_the_patch_grid_in_proportion_to_the_crop():
     assert scale_sizes(RunConfig(), 512).postprocess == RunConfig().postprocess
 
 
+def test_a_compact_crop_finer_than_the_budget_scales_the_patch_grid_with_it():
+    import dataclasses
+
+    from scae_tf.preprocessing import PreprocessState
+    from scae_tf.training.run import with_fitted_crop
+
+    config = scale_sizes(RunConfig(), 256)  # crop budget 64x192, patch 4
+    fitted = dataclasses.replace(config.preprocess, kind="compact", crop_height=224, crop_width=224)
+    state = dataclasses.replace(PreprocessState(fitted, 0.96, None), kind="compact")  # budget scale ~0.48
+    post = with_fitted_crop(config, state).postprocess
+    assert (post.patch_size, post.patch_stride, post.analysis_dilation) == (8, 4, 2)
+    assert with_fitted_crop(config, state).preprocess.crop_height == 224
+    at_budget = dataclasses.replace(state, config=dataclasses.replace(fitted, crop_height=112, crop_width=112), crop_scale=0.48)
+    assert with_fitted_crop(config, at_budget).postprocess == config.postprocess
+    elongated = dataclasses.replace(state, kind="elongated")
+    assert with_fitted_crop(config, elongated).postprocess == config.postprocess
+
+
 def test_resolve_config_epochs_and_file(tiny_config_file):
     config = resolve_config(tiny_config_file, epochs=3, strategy="mirrored")
     assert config.training.epochs == 3 and config.training.segmenter_epochs == 3

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import math
 import shutil
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ import keras
 import numpy as np
 
 from scae_tf.artifacts import RunDir, Split
-from scae_tf.config import RunConfig, load_config, save_json, to_dict
+from scae_tf.config import PostprocessConfig, RunConfig, load_config, save_json, to_dict
 from scae_tf.data.layout import list_dataset
 from scae_tf.errors import ScaeError
 from scae_tf.imageio import read_image, read_mask, resize
@@ -76,18 +77,39 @@ def scale_sizes(config: RunConfig, image_size: int) -> RunConfig:
     while downsample > 1 and preprocess.seg_size // downsample < MIN_UNET_RESOLUTION:
         downsample //= 2  # a smaller frame: the U-Net keeps enough pixels across the thin part
     unet = dataclasses.replace(config.unet, input_downsample=downsample)
-    # The post-processor's lengths are crop pixels: keep them in proportion to the crop, so a patch
-    # covers the same part of the screw at every size (patch 16 on a 128-px crop = 8 on a 64-px crop).
-    crop_ratio = preprocess.crop_height / p.crop_height
-    post = config.postprocess
-    postprocess = dataclasses.replace(
-        post,
-        patch_size=max(2, round(post.patch_size * crop_ratio)),
-        patch_stride=max(1, round(post.patch_stride * crop_ratio)),
-        zscore_smooth_sigma=post.zscore_smooth_sigma * crop_ratio,
-        analysis_dilation=round(post.analysis_dilation * crop_ratio),
-    )
+    postprocess = scale_lengths(config.postprocess, preprocess.crop_height / p.crop_height)
     return dataclasses.replace(config, preprocess=preprocess, unet=unet, postprocess=postprocess)
+
+
+def with_fitted_crop(config: RunConfig, state: PreprocessState) -> RunConfig:
+    """The config with the crop fitted to the data. A compact part's crop may be finer than the
+    configured pixel budget (``compact_min_scale``); its post-processor lengths then grow with it,
+    so a patch covers the same part of the work image as at the budget's scale."""
+    fitted = dataclasses.replace(config, preprocess=state.config)
+    if state.kind != "compact":
+        return fitted
+    configured, crop = config.preprocess, state.config
+    budget_scale = state.crop_scale * math.sqrt(configured.crop_height * configured.crop_width / (crop.crop_height * crop.crop_width))
+    if state.crop_scale <= 1.1 * budget_scale:  # within the rounding of the crop's sides
+        return fitted
+    ratio = state.crop_scale / budget_scale
+    log.info("compact part: crop %dx%d at scale %.2f (the configured %dx%d budget would give %.2f): the CAE costs ~%.1fx "
+             "per step; patch lengths x%.2f (preprocess.compact_min_scale %.2f)", crop.crop_height, crop.crop_width,
+             state.crop_scale, configured.crop_height, configured.crop_width, budget_scale, ratio**2, ratio,
+             configured.compact_min_scale)
+    return dataclasses.replace(fitted, postprocess=scale_lengths(config.postprocess, ratio))
+
+
+def scale_lengths(post: PostprocessConfig, ratio: float) -> PostprocessConfig:
+    """The post-processor's lengths are crop pixels: keep them in proportion to the crop, so a patch
+    covers the same part of the screw at every size (patch 16 on a 128-px crop = 8 on a 64-px crop)."""
+    return dataclasses.replace(
+        post,
+        patch_size=max(2, round(post.patch_size * ratio)),
+        patch_stride=max(1, round(post.patch_stride * ratio)),
+        zscore_smooth_sigma=post.zscore_smooth_sigma * ratio,
+        analysis_dilation=round(post.analysis_dilation * ratio),
+    )
 
 
 def resolve_config(
@@ -391,7 +413,7 @@ def _train(data: Path, out: Path, config: RunConfig, samples, callbacks, started
     state = fit_preprocess_state(
         [train_works[i] for i in keep], [train_masks[i] for i in keep], config.preprocess, bootstrap_state, 2**config.cae.depth
     )
-    config = dataclasses.replace(config, preprocess=state.config)
+    config = with_fitted_crop(config, state)
     preprocessor = Preprocessor(state)
     cae_height, cae_width = preprocessor.cae_shape  # a surface's CAE sees tiles of the frame
     cae_config = dataclasses.replace(config, preprocess=dataclasses.replace(state.config, crop_height=cae_height, crop_width=cae_width))
