@@ -4,7 +4,8 @@ Why: on 2 CPU cores the CAE's training steps are most of a run's time (the demo'
 ~1000), so the cost of one step decides whether the defaults fit the time a user gives them. Random crops
 are enough: the cost does not depend on the pixel values.
 
-    python -m benchmarks.train_step --out train_step.json [--image-size 256] [--channels 1] [--steps 10]
+    python -m benchmarks.train_step --out train_step.json [--image-size 256] [--channels 1] [--steps 10] \
+        [--crop H W]   # a compact part's fitted crop (scae train logs it), e.g. the tyre's 512 352
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from scae_tf.config import RunConfig, save_json
 from scae_tf.latency import load_average, machine_info
 
 
-def measure(image_size: int, channels: int, steps: int, batch_size: int) -> dict[str, Any]:
+def measure(image_size: int, channels: int, steps: int, batch_size: int, crop: tuple[int, int] | None = None) -> dict[str, Any]:
     import tensorflow as tf
 
     from scae_tf.losses import loss_from_config
@@ -29,6 +30,8 @@ def measure(image_size: int, channels: int, steps: int, batch_size: int) -> dict
 
     config = scale_sizes(RunConfig(), image_size)
     config = dataclasses.replace(config, cae=dataclasses.replace(config.cae, channels=channels))
+    if crop:
+        config = dataclasses.replace(config, preprocess=dataclasses.replace(config.preprocess, crop_height=crop[0], crop_width=crop[1]))
     p = config.preprocess
     rng = np.random.default_rng(0)
     crops = rng.random((batch_size * (steps + 1), p.crop_height, p.crop_width, channels)).astype(np.float32)
@@ -69,9 +72,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--channels", type=int, default=1, choices=(1, 3))
     parser.add_argument("--steps", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=RunConfig().training.batch_size)
+    parser.add_argument("--crop", type=int, nargs=2, metavar=("H", "W"), help="crop instead of the work size's (multiples of 16)")
     args = parser.parse_args(argv)
     before = load_average()
-    result = measure(args.image_size, args.channels, args.steps, args.batch_size)
+    result = measure(args.image_size, args.channels, args.steps, args.batch_size, tuple(args.crop) if args.crop else None)
     result.update(machine=machine_info(), load_average_before_after=[before, load_average()])
     save_json(result, args.out)
     print(

@@ -118,21 +118,21 @@ def test_non_square_and_small_images_keep_their_aspect(tmp_path):
 
 def test_a_compact_crop_keeps_the_work_images_resolution_beyond_the_elongated_budget():
     """The elongated crop's pixel budget would shrink a part that fills its crop in both directions
-    (and its small defects with it); compact_min_scale sets the floor."""
+    (and its small defects with it); compact_crop_pixels sets a larger budget, never finer than the work image."""
     rng = np.random.default_rng(4)
     images = [ellipse_image(rng, (64, 48), (36, 36), 0)[0] for _ in range(6)]  # a disc 72 px across
     masks = [foreground_mask(i) for i in images]
     decision = infer_part_kind(masks)
     scales = {}
-    for floor in (0.0, 0.7, 1.0):
-        config = PreprocessConfig(work_size=96, seg_size=64, crop_height=32, crop_width=32, compact_min_scale=floor)
+    for pixels in (0, 3600, 10**6):  # the disc's box is ~85x85 = 7225 px
+        config = PreprocessConfig(work_size=96, seg_size=64, crop_height=32, crop_width=32, compact_crop_pixels=pixels)
         base = initial_state(config, decision, 1, seg_shape_for(images[0].shape[:2], 64, 16))
         state = fit_preprocess_state(images, masks, config, base, 16)
         assert state.kind == "compact"
-        scales[floor] = state.crop_scale
+        scales[pixels] = state.crop_scale
         crop_h, crop_w = Preprocessor(state).crop_size
         assert min(crop_h, crop_w) >= state.crop_scale * 72  # the whole part fits at that scale
-    assert scales[0.0] < 0.5 and scales[0.7] == 0.7 and scales[1.0] == 1.0, scales
+    assert scales[0] < 0.4 and abs(scales[3600] - 0.7) < 0.03 and scales[10**6] == 1.0, scales
 
 
 def test_old_state_defaults_to_an_elongated_gray_square_frame(tmp_path):

@@ -83,7 +83,7 @@ def scale_sizes(config: RunConfig, image_size: int) -> RunConfig:
 
 def with_fitted_crop(config: RunConfig, state: PreprocessState) -> RunConfig:
     """The config with the crop fitted to the data. A compact part's crop may be finer than the
-    configured pixel budget (``compact_min_scale``); its post-processor lengths then grow with it,
+    configured crop's pixel budget (``compact_crop_pixels``); its post-processor lengths then grow with it,
     so a patch covers the same part of the work image as at the budget's scale."""
     fitted = dataclasses.replace(config, preprocess=state.config)
     if state.kind != "compact":
@@ -94,9 +94,9 @@ def with_fitted_crop(config: RunConfig, state: PreprocessState) -> RunConfig:
         return fitted
     ratio = state.crop_scale / budget_scale
     log.info("compact part: crop %dx%d at scale %.2f (the configured %dx%d budget would give %.2f): the CAE costs ~%.1fx "
-             "per step; patch lengths x%.2f (preprocess.compact_min_scale %.2f)", crop.crop_height, crop.crop_width,
+             "per step; patch lengths x%.2f (preprocess.compact_crop_pixels %d)", crop.crop_height, crop.crop_width,
              state.crop_scale, configured.crop_height, configured.crop_width, budget_scale, ratio**2, ratio,
-             configured.compact_min_scale)
+             configured.compact_crop_pixels)
     return dataclasses.replace(fitted, postprocess=scale_lengths(config.postprocess, ratio))
 
 
