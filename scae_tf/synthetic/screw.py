@@ -34,6 +34,8 @@ from scae_tf.synthetic.common import (
     MAX_DEFECT_CONTRAST,
     TARGET_SIGNAL_TO_CLUTTER,
     SyntheticSample,
+    change_mask,
+    finish,
     quantise,
     signal_to_clutter,
 )
@@ -347,7 +349,7 @@ def render_screw(rng: np.random.Generator, size: int = 256, defect_type: str = G
         target, gain = float(defect_rng.uniform(*TARGET_SIGNAL_TO_CLUTTER)), 1.0
         for _ in range(_STRENGTH_STEPS):
             image_q = rendered(gain)
-            mask = np.abs(image_q - clean_q) > MASK_THRESHOLD
+            mask = change_mask(image_q, clean_q)
             if mask.sum() < 4:
                 break
             factor = target / max(signal_to_clutter(image_q, clean_q, mask), 1e-6)
@@ -355,11 +357,5 @@ def render_screw(rng: np.random.Generator, size: int = 256, defect_type: str = G
             if abs(new_gain / gain - 1) < 0.03:
                 break
             gain = new_gain
-    return SyntheticSample(
-        image=image_q,
-        clean=clean_q,
-        object_mask=alpha >= 0.5,
-        defect_mask=np.abs(image_q - clean_q) > MASK_THRESHOLD,  # what the saved image shows (after clipping)
-        defect_type=defect_type,
-    )
+    return finish(clean_q, image_q, alpha >= 0.5, defect_type)  # the mask: what the saved image shows
 
