@@ -36,7 +36,7 @@ import numpy as np
 from scae_tf.artifacts import RunDir, Split
 from scae_tf.config import RunConfig, from_dict, save_json, to_dict
 from scae_tf.errors import ScaeError
-from scae_tf.imageio import read_image, resize, write_png
+from scae_tf.imageio import read_image, resize, to_gray, write_png
 from scae_tf.implant import CONTRAST_RANGE, IMPLANT_KINDS, implant_defect
 from scae_tf.segmentation_targets import classical_object_mask
 
@@ -115,8 +115,8 @@ def make_proxy(
         rng = np.random.default_rng([seed, PROXY_VERSION])
         for index, path in enumerate(proxy_good):
             shutil.copyfile(path, tmp / "test" / "good" / path.name)
-            image = read_image(path)
-            mask = _object_mask(image, config.preprocess.work_size)
+            image = read_image(path, gray=False)  # a colour part keeps its colour
+            mask = _object_mask(to_gray(image), config.preprocess.work_size)
             for copy in range(copies):
                 kind = kinds[(index * copies + copy) % len(kinds)]
                 implanted = implant_defect(image, mask, rng, kind, contrast)
@@ -219,7 +219,7 @@ def make_variant(
     variant.write_split(Split(train=[], validation=calibration_files))
     backend = variant.backend()
     preprocessor = Preprocessor(state)
-    works = [preprocessor.work_image(read_image(p)) for p in calibration_files]
+    works = [preprocessor.work_image(read_image(p, gray=False)) for p in calibration_files]
     calibration = calibrate(backend, preprocessor, config.postprocess, works, names=calibration_files)
     calibration.save(variant.calibration_file)
     (out / "variant.json").write_text(json.dumps({"run": str(run), "proxy": str(Path(proxy).resolve()) if proxy else None, "set": list(overrides)}, indent=1) + "\n")

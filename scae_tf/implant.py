@@ -30,6 +30,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from scae_tf.imageio import to_gray
+
 IMPLANT_KINDS = ("scratch", "pit", "dent", "chip", "flatten", "contamination")
 MASK_THRESHOLD = 2.5 / 255.0  # a pixel belongs to the defect when the implant changed it by more than this
 CONTRAST_RANGE = (0.04, 0.20)  # default relative change at the defect's strongest point: a few per cent up to 20 %
@@ -185,7 +187,8 @@ def implant_defect(
     kind: str,
     contrast: tuple[float, float] = CONTRAST_RANGE,
 ) -> Implanted:
-    """One implant of ``kind`` on the part; see the module docstring. ``image`` is gray float in [0, 1].
+    """One implant of ``kind`` on the part; see the module docstring. ``image`` is float in [0, 1],
+    gray (HxW) or RGB (HxWx3: implanted on the luminance, every channel changed by the same ratio).
 
     ``contrast``: range of the relative intensity change at the strongest point (scratch, pit, dent,
     contamination; a chip takes the background level, a flattened patch loses its own structure).
@@ -195,9 +198,16 @@ def implant_defect(
     if kind not in IMPLANT_KINDS:
         raise ValueError(f"unknown implant kind {kind!r}; choose from {IMPLANT_KINDS}")
     image = np.asarray(image, dtype=np.float32)
+    if image.ndim == 3 and image.shape[2] == 3:
+        gray = to_gray(image)
+        implanted = implant_defect(gray, object_mask, rng, kind, contrast)
+        ratio = implanted.image / np.maximum(gray, 1e-3)
+        dark = gray <= 1e-3  # no ratio on black: the gray change is added instead
+        colour = np.where(dark[..., None], image + (implanted.image - gray)[..., None], image * ratio[..., None])
+        return Implanted(np.clip(colour, 0.0, 1.0).astype(np.float32), implanted.defect_mask, implanted.kinds, implanted.contrasts)
     object_mask = np.asarray(object_mask, dtype=bool)
     if image.ndim != 2 or object_mask.shape != image.shape:
-        raise ValueError(f"expected a 2-D gray image and a mask of the same shape, got {image.shape} and {object_mask.shape}")
+        raise ValueError(f"expected a gray or RGB image and a mask of its size, got {image.shape} and {object_mask.shape}")
     area = int(object_mask.sum())
     if area == 0:
         raise ValueError("the object mask is empty: nothing to implant a defect on")

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from scae_tf.imageio import to_gray
 from scae_tf.implant import IMPLANT_KINDS, MASK_THRESHOLD, implant_defect
 from scae_tf.synthetic import render_sample, sample_rng
 
@@ -54,6 +55,26 @@ def test_same_seed_same_implant_on_the_part(part):
     b = implant_defect(image, object_mask, np.random.default_rng(5), "scratch")
     assert np.array_equal(a.image, b.image) and a.kinds == b.kinds == ("scratch",)
     assert np.array_equal(a.defect_mask, a.defect_mask & object_mask)
+
+
+@pytest.mark.parametrize("kind", IMPLANT_KINDS)
+def test_a_colour_part_gets_the_gray_implant_in_every_channel_by_the_same_ratio(part, kind):
+    """A colour part keeps its colour: the implant is made on the luminance and each channel is
+    scaled like it, so the tuning proxy of a colour run is not a gray rendering of its parts."""
+    image, object_mask = part
+    tint = np.asarray([1.0, 0.8, 0.6], np.float32)
+    colour = image[..., None] * tint
+    gray = implant_defect(to_gray(colour), object_mask, np.random.default_rng(2), kind)
+    result = implant_defect(colour, object_mask, np.random.default_rng(2), kind)
+    assert result.image.shape == colour.shape and result.image.dtype == np.float32
+    assert np.array_equal(result.defect_mask, gray.defect_mask)
+    assert not np.array_equal(result.image, colour)
+    outside = ~result.defect_mask
+    assert np.abs(result.image[outside] - colour[outside]).max() <= 2 * MASK_THRESHOLD  # soft edges below the mask threshold
+    lit = result.defect_mask & (to_gray(colour) > 0.05) & (gray.image < 0.99)
+    ratio = result.image[lit] / colour[lit]
+    assert np.allclose(ratio[:, 0], ratio[:, 1], atol=1e-3) and np.allclose(ratio[:, 0], ratio[:, 2], atol=1e-3)
+    assert np.allclose(ratio[:, 0], gray.image[lit] / to_gray(colour)[lit], atol=1e-3)
 
 
 def test_bad_arguments(part):
