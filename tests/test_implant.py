@@ -121,6 +121,39 @@ def test_proxy_split_writes_an_mvtec_folder_without_test_or_trained_images(synth
         make_proxy(run, extra, proxy)
 
 
+def test_proxy_of_a_colour_surface_keeps_colour_and_implants_anywhere_on_the_frame(tmp_path):
+    """A surface fills the frame, so the whole image is the part; a colour part's proxy stays colour."""
+    import dataclasses
+
+    import cv2
+
+    from benchmarks.proxy_split import make_proxy
+    from scae_tf.config import RunConfig, save_json
+    from scae_tf.data.layout import list_dataset
+    from scae_tf.imageio import read_raw, write_png
+
+    rng = np.random.default_rng(0)
+    paths = []
+    (tmp_path / "data" / "train" / "good").mkdir(parents=True)
+    for i in range(8):
+        texture = cv2.GaussianBlur(rng.random((64, 64)).astype(np.float32), (0, 0), 1.0)
+        image = np.clip(0.3 + 0.4 * texture, 0, 1)[..., None] * np.asarray([1.0, 0.7, 0.5], np.float32)
+        path = tmp_path / "data" / "train" / "good" / f"{i}.png"
+        write_png(path, image)
+        paths.append(str(path))
+    run = tmp_path / "run"
+    run.mkdir()
+    config = RunConfig()
+    save_json(dataclasses.replace(config, preprocess=dataclasses.replace(config.preprocess, kind="surface", work_size=64)), run / "config.json")
+    (run / "split.json").write_text(json.dumps({"version": 1, "train": [], "validation": paths, "calibration": paths}))
+    make_proxy(run, tmp_path / "data", tmp_path / "proxy", copies=2, kinds=("pit", "scratch"), seed=1)
+    bad = [s for s in list_dataset(tmp_path / "proxy", "test") if s.label == 1]
+    assert len(bad) == 8
+    for sample in bad:
+        assert read_raw(sample.path).ndim == 3  # colour kept
+    assert all(read_raw(s.path).ndim == 3 for s in list_dataset(tmp_path / "proxy", "test") if s.label == 0)
+
+
 def test_variant_overrides_are_typed_and_checked():
     from benchmarks.proxy_split import apply_overrides
     from scae_tf.config import RunConfig
