@@ -113,11 +113,11 @@ def make_proxy(
             shutil.copyfile(path, tmp / "train" / "good" / path.name)
         defects = []
         rng = np.random.default_rng([seed, PROXY_VERSION])
+        # a surface fills the frame: the whole image is the part (a classical mask would pick texture blobs)
+        surface = config.preprocess.kind == "surface"
         for index, path in enumerate(proxy_good):
             shutil.copyfile(path, tmp / "test" / "good" / path.name)
             image = read_image(path, gray=False)  # a colour part keeps its colour
-            # a surface fills the frame: the whole image is the part (a classical mask would pick texture blobs)
-            surface = config.preprocess.kind == "surface"
             mask = np.ones(image.shape[:2], bool) if surface else _object_mask(to_gray(image), config.preprocess.work_size)
             for copy in range(copies):
                 kind = kinds[(index * copies + copy) % len(kinds)]
