@@ -197,7 +197,7 @@ def make_variant(
     ``proxy`` None: recalibrated on the run's own validation slice instead (all of it), i.e. the run
     as ``scae train`` would have written it with these settings, for the final test-set evaluation.
     """
-    from scae_tf.calibration import calibrate
+    from scae_tf.calibration import Calibration, calibrate, good_references
     from scae_tf.preprocessing import Preprocessor
 
     source, variant = RunDir(Path(run).resolve()), RunDir(out)
@@ -222,7 +222,11 @@ def make_variant(
     backend = variant.backend()
     preprocessor = Preprocessor(state)
     works = [preprocessor.work_image(read_image(p, gray=False)) for p in calibration_files]
-    calibration = calibrate(backend, preprocessor, config.postprocess, works, names=calibration_files)
+    references = Calibration.load(source.calibration_file).references if source.calibration_file.is_file() else None
+    if references is None and config.postprocess.reference_neighbours > 0:  # a run calibrated before references existed
+        train_files = source.split().train
+        references = good_references(backend, preprocessor, (preprocessor.work_image(read_image(p, gray=False)) for p in train_files), train_files)
+    calibration = calibrate(backend, preprocessor, config.postprocess, works, calibration_files, references)
     calibration.save(variant.calibration_file)
     (out / "variant.json").write_text(json.dumps({"run": str(run), "proxy": str(Path(proxy).resolve()) if proxy else None, "set": list(overrides)}, indent=1) + "\n")
     return out

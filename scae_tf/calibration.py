@@ -7,7 +7,10 @@
 * sigma of the neighbour deviation per zone (RMS about 0 over all object patches of the zone, so a
   zone whose patches are systematically hotter than their neighbours also gets a larger sigma),
   floored at ``zone_sigma_floor`` x the pooled sigma; zones never seen fall back to the pooled one;
-* tau, the image threshold, on the distribution of the image score (max d over candidates).
+* tau, the image threshold, on the distribution of the image score (max d over candidates);
+* and it keeps the good references the residual is also taken against (``scae_tf/references.py``):
+  canonical crops of the training images, never of the calibration images, so the residuals
+  calibration measures are out of sample as they are at inspection.
 
 Leave-one-out, so tau is not measured on the images that made the statistics: image i's z-map is
 computed with per-position statistics of the OTHER images, and its max statistic with zone sigmas
@@ -50,7 +53,7 @@ from scae_tf.postprocess import (
     outline_sums,
     stats_from_sums,
 )
-from scae_tf.residual import residual_map
+from scae_tf.references import GoodReferences, part_residual
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +65,7 @@ DECISION_FIELDS = ("k_sigma", "target_false_alarm_rate", "threshold_method")
 STATISTICS_FIELDS = tuple(f.name for f in dataclasses.fields(PostprocessConfig) if f.name not in DECISION_FIELDS)
 # Post-processing fields added after calibration files were first written, with the value that
 # reproduces what older files were made with (a missing key must not take today's default).
-LEGACY_FIELD_VALUES = {"neighbour_ring": 1, "analysis_dilation": 0}
+LEGACY_FIELD_VALUES = {"neighbour_ring": 1, "analysis_dilation": 0, "reference_neighbours": 0, "reference_shift": 0}
 
 
 def _encode_array(array: np.ndarray) -> str:
@@ -97,6 +100,7 @@ class Calibration:
     version: int = CALIBRATION_VERSION
     outline_stats: PositionStats | None = None  # per-position mean/std of good crop masks (outline_weight > 0)
     legacy_fields: tuple[str, ...] = ()  # fields absent from the file, set from LEGACY_FIELD_VALUES
+    references: GoodReferences | None = None  # good training crops the residual is also taken against (None: the CAE's alone)
 
     def with_false_alarm_rate(self, rate: float) -> Calibration:
         """The same statistics with tau re-set for another false-alarm target (no images needed:
@@ -156,6 +160,7 @@ class Calibration:
             "skipped_images": list(self.skipped_images),
             "position_stats": _stats_to_dict(self.position_stats, self.config.stats_downsample),
             "outline_stats": _stats_to_dict(self.outline_stats, self.config.stats_downsample),
+            "references": self.references.to_dict() if self.references is not None else None,
         }
 
     def save(self, path: str | Path) -> None:
@@ -186,6 +191,7 @@ class Calibration:
             outline = _stats_from_dict(data.get("outline_stats"))  # absent in files written before the outline channel
             if config.outline_weight > 0 and outline is None:
                 raise ValueError("outline_weight > 0 but no outline_stats")
+            references = GoodReferences.from_dict(data["references"]) if data.get("references") else None
             calibration = cls(
                 config=config,
                 crop_shape=tuple(int(v) for v in data["crop_shape"]),
@@ -204,6 +210,7 @@ class Calibration:
                 method=str(data.get("method", "leave-one-out")),
                 outline_stats=outline,
                 legacy_fields=legacy,
+                references=references,
             )
             calibration.postprocessor()  # validates zone count, sigma > 0, stats shape
         except ScaeError:
@@ -230,7 +237,9 @@ def _stats_from_dict(raw: dict[str, Any] | None) -> PositionStats | None:
     return PositionStats(_decode_array(raw["mean_npy_base64"]), _decode_array(raw["std_npy_base64"]), tuple(int(v) for v in raw["shape"]))
 
 
-def crop_residual(backend: Any, preprocessor: Any, work: np.ndarray, config: PostprocessConfig) -> tuple[np.ndarray, np.ndarray]:
+def crop_residual(
+    backend: Any, preprocessor: Any, work: np.ndarray, config: PostprocessConfig, references: GoodReferences | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """(residual, crop mask) of one work image: segment -> canonical crop -> reconstruct -> residual.
     Raises ``ScaeError`` when no part is found (the caller skips the image)."""
     prepared = preprocessor.prepare_image(backend.segment, work, work=True)
@@ -238,7 +247,22 @@ def crop_residual(backend: Any, preprocessor: Any, work: np.ndarray, config: Pos
         raise ScaeError(prepared.reason)
     crop, crop_mask = prepared.crop, prepared.crop_mask
     reconstruction = preprocessor.reconstruct(backend.reconstruct, crop)
-    return residual_map(crop, reconstruction, config), crop_mask
+    return part_residual(crop, reconstruction, config, references), crop_mask
+
+
+def good_references(backend: Any, preprocessor: Any, works: Iterable[np.ndarray], names: Sequence[str] | None = None) -> GoodReferences | None:
+    """Canonical crops of good work images (those where a part is found) as references; None for
+    surfaces, whose texture has no aligned counterpart, or when no part is found at all."""
+    if not preprocessor.segments:
+        return None
+    crops = []
+    for index, work in enumerate(works):
+        prepared = preprocessor.prepare_image(backend.segment, work, work=True)
+        if prepared.found:
+            crops.append(prepared.crop)
+        else:
+            log.warning("reference image %s skipped: %s", names[index] if names is not None else f"#{index}", prepared.reason)
+    return GoodReferences.from_crops(np.stack(crops)) if crops else None
 
 
 def calibrate(
@@ -247,6 +271,7 @@ def calibrate(
     config: PostprocessConfig,
     works: Iterable[np.ndarray],
     names: Sequence[str] | None = None,
+    references: GoodReferences | None = None,
 ) -> Calibration:
     """Calibrate on good work images (``Preprocessor.work_image`` output); see the module docstring.
 
@@ -258,7 +283,7 @@ def calibrate(
     for index, work in enumerate(works):
         name = names[index] if names is not None else f"#{index}"
         try:
-            residual, crop_mask = crop_residual(backend, preprocessor, work, config)
+            residual, crop_mask = crop_residual(backend, preprocessor, work, config, references)
         except ScaeError as err:
             log.warning("calibration image %s skipped: %s", name, err)
             skipped.append(name)
@@ -273,6 +298,7 @@ def calibrate(
         )
     calibration = calibrate_residuals(residuals, masks, config, kept if names is not None else None)
     calibration.skipped_images = skipped
+    calibration.references = references if config.reference_neighbours > 0 else None
     return calibration
 
 

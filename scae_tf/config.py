@@ -98,6 +98,8 @@ class PostprocessConfig:
     ssim_weight: float = 0.5  # ssim+l2: weight of (1-SSIM)/2; the rest goes to the squared error
     ssim_window_sigma: float = 1.5  # Gaussian SSIM window
     residual_smooth_sigma: float = 1.0  # light smoothing of the residual (0 = none)
+    reference_neighbours: int = 5  # nearest good training crops the residual is also taken against (scae_tf/references.py); 0 = the CAE's alone
+    reference_shift: int = 1  # px each way a reference may be shifted to match (misregistration)
     # post-processor details (scae_tf/postprocess)
     neighbour_statistic: str = "median"  # median | mean of the 8-connected object neighbours | none (no comparison)
     neighbour_ring: int = 2  # grid distance of the neighbours compared with (1 = adjacent; 2 = the nearest patches not overlapping at stride = size/2)

@@ -23,7 +23,7 @@ from scae_tf.config import PostprocessConfig
 from scae_tf.pose import Pose, crop_corners_in_image, identity_pose, warp_to_image
 from scae_tf.postprocess import FlaggedPatch, PatchTable, PostProcessor
 from scae_tf.preprocessing import Prepared, Preprocessor, PreprocessState
-from scae_tf.residual import residual_map
+from scae_tf.references import part_residual
 from scae_tf.timing import STAGES
 
 
@@ -115,7 +115,8 @@ class InspectionPipeline:
         after_reconstruct = time.perf_counter()
         times["reconstruct"] = after_reconstruct - after_pose
 
-        residual = residual_map(crop, reconstruction, self.config)
+        references = self.calibration.references if self.calibration is not None else None
+        residual = part_residual(crop, reconstruction, self.config, references)
         decision = self.postprocessor(residual, crop_mask)
         anomaly_map = warp_to_image(decision.pixel_map, pose, work.shape[:2]) * object_mask
         flagged = [

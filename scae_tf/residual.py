@@ -26,7 +26,8 @@ _C1 = 0.01**2
 _C2 = 0.03**2
 
 
-def _gaussian(image: np.ndarray, sigma: float) -> np.ndarray:
+def gaussian_blur(image: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur with reflected borders; ``sigma`` <= 0 returns the image as is."""
     if sigma <= 0:
         return image
     # Kernel of +-3.5 sigma like skimage/tf.image.ssim (7x7 at sigma 1.5 would truncate; 11x11 does not).
@@ -44,11 +45,11 @@ def ssim_map(image: np.ndarray, reconstruction: np.ndarray, sigma: float = 1.5) 
     """Local SSIM per pixel with a Gaussian window (data range 1), vectorised with OpenCV blurs."""
     x = np.asarray(image, np.float32)
     y = np.asarray(reconstruction, np.float32)
-    mu_x = _gaussian(x, sigma)
-    mu_y = _gaussian(y, sigma)
-    var_x = _gaussian(x * x, sigma) - mu_x * mu_x
-    var_y = _gaussian(y * y, sigma) - mu_y * mu_y
-    cov = _gaussian(x * y, sigma) - mu_x * mu_y
+    mu_x = gaussian_blur(x, sigma)
+    mu_y = gaussian_blur(y, sigma)
+    var_x = gaussian_blur(x * x, sigma) - mu_x * mu_x
+    var_y = gaussian_blur(y * y, sigma) - mu_y * mu_y
+    cov = gaussian_blur(x * y, sigma) - mu_x * mu_y
     numerator = (2 * mu_x * mu_y + _C1) * (2 * cov + _C2)
     denominator = (mu_x * mu_x + mu_y * mu_y + _C1) * (var_x + var_y + _C2)
     return (numerator / denominator).astype(np.float32)
@@ -77,4 +78,4 @@ def residual_map(image: np.ndarray, reconstruction: np.ndarray, config: Postproc
             residual = weight * dssim + (1.0 - weight) * squared_error(image, reconstruction)
     if residual.ndim == 3:  # colour crops: one map, the mean over the channels
         residual = residual.mean(axis=2)
-    return _gaussian(np.ascontiguousarray(residual, dtype=np.float32), config.residual_smooth_sigma)
+    return gaussian_blur(np.ascontiguousarray(residual, dtype=np.float32), config.residual_smooth_sigma)

@@ -174,6 +174,7 @@ def test_variant_of_an_unfinished_run_uses_its_fitted_crop(tmp_path, monkeypatch
 
     from benchmarks.proxy_split import make_variant
     from scae_tf.artifacts import RunDir
+    from scae_tf.calibration import Calibration
     from scae_tf.config import PostprocessConfig, PreprocessConfig, RunConfig, from_dict, save_json, to_dict
     from scae_tf.imageio import write_png
     from scae_tf.preprocessing import fit_preprocess_state
@@ -200,10 +201,13 @@ def test_variant_of_an_unfinished_run_uses_its_fitted_crop(tmp_path, monkeypatch
     save_json(config, run / "config.json")  # still the default 128x384 crop, as while the CAE trains
     works = [np.asarray(cv2.imread(p, cv2.IMREAD_GRAYSCALE), np.float32) / 255 for p in paths]
     fit_preprocess_state(works, [w > 0.4 for w in works], fitted).save(run / "preprocessing.json")
-    (run / "split.json").write_text(json.dumps({"version": 1, "train": [], "validation": paths, "calibration": paths}))
+    (run / "split.json").write_text(json.dumps({"version": 1, "train": paths[:3], "validation": paths, "calibration": paths}))
     monkeypatch.setattr(RunDir, "backend", lambda self, threads=2: BlurBackend())
     out = make_variant(run, None, tmp_path / "variant", ["postprocess.zones=0"])
     variant = RunDir(out)
     assert (variant.config().preprocess.crop_height, variant.config().preprocess.crop_width) == (48, 32)
     assert variant.config().postprocess.zones == 0
-    assert variant.calibration_file.is_file()
+    # the run has no calibration yet, so the good references are cropped from its training images
+    assert variant.calibration_file.is_file() and len(Calibration.load(variant.calibration_file).references) == 3
+    off = make_variant(run, None, tmp_path / "off", ["postprocess.reference_neighbours=0"])
+    assert Calibration.load(RunDir(off).calibration_file).references is None

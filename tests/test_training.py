@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import pytest
 
+from scae_tf.calibration import Calibration
 from scae_tf.cli import main as cli_main
 from scae_tf.config import RunConfig, to_dict
 from scae_tf.errors import ScaeError
@@ -110,6 +111,9 @@ def test_end_to_end_writes_every_artefact_and_learns(resumed_run):
     assert not set(split["train"]) & set(split["validation"])
     assert split["version"] == 2 and "calibration" not in split  # the held-out list is stored once
     assert "cae epoch 2/2" in (resumed_run / "train.log").read_text()
+    calibration = Calibration.load(resumed_run / "calibration.json")  # the training crops are its good references
+    assert calibration.references is not None and calibration.references.shape[:2] == calibration.crop_shape
+    assert 0 < len(calibration.references) <= len(split["train"])
 
 
 @pytest.mark.slow

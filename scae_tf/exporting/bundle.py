@@ -28,6 +28,7 @@ from scae_tf.exporting.parity import difference_stats, pipeline_agreement
 from scae_tf.imageio import read_raw
 from scae_tf.pipeline import InspectionPipeline
 from scae_tf.preprocessing import Preprocessor, PreprocessState
+from scae_tf.references import GoodReferences
 
 log = logging.getLogger(__name__)
 
@@ -121,8 +122,11 @@ def _readable_images(paths: list[Path], preprocessor: Preprocessor) -> tuple[lis
     return readable, images
 
 
-def recalibrate(run: RunDir, config: RunConfig, state: PreprocessState, lite: LiteBackend) -> Calibration:
-    """Calibrate the post-processor on the TFLite models, with the run's calibration images.
+def recalibrate(
+    run: RunDir, config: RunConfig, state: PreprocessState, lite: LiteBackend, references: GoodReferences | None = None
+) -> Calibration:
+    """Calibrate the post-processor on the TFLite models, with the run's calibration images and
+    the run's good references (training crops: the same whichever back-end reconstructs).
 
     Why: the threshold and the per-position / zone statistics describe the residuals of the
     model that makes the decision. int8 reconstructions carry quantisation noise the Keras
@@ -132,7 +136,7 @@ def recalibrate(run: RunDir, config: RunConfig, state: PreprocessState, lite: Li
     preprocessor = Preprocessor(state)
     paths, images = _readable_images(run.split_images("validation"), preprocessor)
     works = [preprocessor.work_image(image) for image in images]
-    return calibrate(lite, preprocessor, config.postprocess, works, [p.name for p in paths])
+    return calibrate(lite, preprocessor, config.postprocess, works, [p.name for p in paths], references)
 
 
 def export_bundle(
@@ -190,7 +194,7 @@ def export_bundle(
     if recalibrate_on_tflite is None:
         recalibrate_on_tflite = precision == "int8"
     run_calibration = run.calibration(config, state)
-    calibration = recalibrate(run, config, state, lite) if recalibrate_on_tflite else run_calibration
+    calibration = recalibrate(run, config, state, lite, run_calibration.references) if recalibrate_on_tflite else run_calibration
     parity = _measure_parity(run, config, state, keras, lite, calibration, parity_images)
 
     lite_models = {"segmenter": lite.segmenter, "cae": lite.cae}

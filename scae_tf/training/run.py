@@ -33,6 +33,7 @@ from scae_tf.preprocessing import (
     seg_shape_for,
 )
 from scae_tf.progress import progress, progress_enabled
+from scae_tf.references import GoodReferences
 from scae_tf.segmentation_targets import training_targets
 from scae_tf.training.cae import check_loss_fits, train_cae
 from scae_tf.training.curves import plot_curves
@@ -109,6 +110,7 @@ def scale_lengths(post: PostprocessConfig, ratio: float) -> PostprocessConfig:
         patch_stride=max(1, round(post.patch_stride * ratio)),
         zscore_smooth_sigma=post.zscore_smooth_sigma * ratio,
         analysis_dilation=round(post.analysis_dilation * ratio),
+        reference_shift=max(1, round(post.reference_shift * ratio)) if post.reference_shift > 0 else 0,
     )
 
 
@@ -295,11 +297,11 @@ def resolve_data_settings(config: RunConfig, images: list[np.ndarray]) -> tuple[
 
 def _with_kind(config: RunConfig, decision: KindDecision) -> RunConfig:
     """The chosen kind in the config; surfaces have no per-position statistics (a texture has no
-    positions that mean something) and one zone."""
+    positions that mean something), one zone and no good references (nothing aligned to compare with)."""
     preprocess = dataclasses.replace(config.preprocess, kind=decision.kind, fixtured=decision.fixtured if decision.kind == "compact" else None)
     config = dataclasses.replace(config, preprocess=preprocess)
     if decision.kind == "surface":
-        post = dataclasses.replace(config.postprocess, zones=1, per_position_zscore=False)
+        post = dataclasses.replace(config.postprocess, zones=1, per_position_zscore=False, reference_neighbours=0)
         config = dataclasses.replace(config, postprocess=post)
     return config
 
@@ -438,7 +440,8 @@ def _train(data: Path, out: Path, config: RunConfig, samples, callbacks, started
     }
     log.info("cae: best val_loss %.5f at epoch %d of %d", cae_state.best, cae_state.best_epoch, cae_state.epoch)
 
-    calibrated = _calibrate(out, config, preprocessor, segmenter, cae, val_works, val_paths)
+    references = GoodReferences.from_crops(train_crops) if preprocessor.segments else None  # surfaces: none
+    calibrated = _calibrate(out, config, preprocessor, segmenter, cae, val_works, val_paths, references)
     save_json(config, run.config_file)  # with the fitted crop size
     summary = {
         "segmenter": seg_metrics,
@@ -497,14 +500,22 @@ def _crops(preprocessor: Preprocessor, works: list[np.ndarray], masks: list[np.n
 
 
 def _calibrate(
-    out: Path, config: RunConfig, preprocessor: Preprocessor, segmenter, cae, works: list[np.ndarray], names: list[str]
+    out: Path,
+    config: RunConfig,
+    preprocessor: Preprocessor,
+    segmenter,
+    cae,
+    works: list[np.ndarray],
+    names: list[str],
+    references: GoodReferences | None,
 ) -> bool:
-    """Last step: the decision threshold from the validation (good) images -> calibration.json."""
+    """Last step: the decision threshold from the validation (good) images, with the training crops
+    as good references -> calibration.json."""
     from scae_tf.backends.keras_backend import KerasBackend
     from scae_tf.calibration import calibrate
 
     backend = KerasBackend(segmenter, cae)
-    calibration = calibrate(backend, preprocessor, config.postprocess, works, names)
+    calibration = calibrate(backend, preprocessor, config.postprocess, works, names, references)
     calibration.save(RunDir(out).calibration_file)
     log.info("calibration written from %d validation images", len(works) - len(calibration.skipped_images))
     return True

@@ -1,0 +1,136 @@
+"""Good references: the residual against the nearest good crops, its place in the residual map and in calibration.json."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from scae_tf.calibration import Calibration, calibrate, good_references
+from scae_tf.config import PostprocessConfig
+from scae_tf.references import GoodReferences, part_residual
+from scae_tf.residual import residual_map
+
+SHAPE = (32, 96)
+
+
+def threaded_part(phase: float, rng: np.random.Generator) -> np.ndarray:
+    """A bar with a thread whose phase varies from part to part, as on a screw (what a CAE blurs)."""
+    crop = np.full(SHAPE, 0.8, np.float32)
+    crop[8:24] = 0.4
+    x = np.arange(SHAPE[1], dtype=np.float32)
+    crop[8:24] += 0.25 * (np.sin(2 * np.pi * (x - phase) / 12.0) > 0.6)
+    return np.clip(crop + 0.01 * rng.standard_normal(SHAPE), 0, 1).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def references() -> GoodReferences:
+    rng = np.random.default_rng(0)
+    return GoodReferences.from_crops(np.stack([threaded_part(phase, rng) for phase in np.linspace(0, 12, 24, endpoint=False)]))
+
+
+def test_a_good_part_is_explained_by_its_nearest_references_and_a_defect_is_not(references):
+    rng = np.random.default_rng(1)
+    good = threaded_part(5.2, rng)  # a phase no reference has exactly: within the shift tolerance
+    defective = good.copy()
+    cv2.circle(defective, (60, 16), 3, 0.15, -1)  # a dark pit
+    quiet = references.residual(good, neighbours=3, shift=1, sigma=1.0)
+    loud = references.residual(defective, neighbours=3, shift=1, sigma=1.0)
+    assert quiet.shape == SHAPE and quiet.dtype == np.float32
+    assert loud[16, 60] > 20 * quiet.max()
+    away = np.ones(SHAPE, bool)
+    away[8:25, 52:69] = False
+    assert loud[away].max() < 2 * quiet.max() + 1e-4  # only the pit stands out
+    without_shift = references.residual(good, neighbours=1, shift=0, sigma=1.0)
+    assert quiet.max() <= without_shift.max()
+
+
+def test_nearest_references_follow_the_thread_phase(references):
+    rng = np.random.default_rng(2)
+    nearest = references.nearest(threaded_part(3.0, rng), 2)
+    assert 6 in nearest  # reference 6 has phase 3.0 (24 phases over 12 px)
+
+
+def test_subsampled_to_the_byte_budget_and_stored_losslessly(references):
+    crops = np.random.default_rng(3).random((40, 8, 8, 3)).astype(np.float32)
+    small = GoodReferences.from_crops(crops, max_bytes=10 * 8 * 8 * 3)
+    assert len(small) == 10 and small.shape == (8, 8, 3)
+    assert np.array_equal(small.crops[0], np.round(crops[0] * 255).astype(np.uint8))
+    assert np.array_equal(small.crops[-1], np.round(crops[-1] * 255).astype(np.uint8))  # first and last kept
+    again = GoodReferences.from_dict(json.loads(json.dumps(references.to_dict())))
+    assert np.array_equal(again.crops, references.crops)
+    with pytest.raises(ValueError, match="differ in shape"):
+        references.residual(np.zeros((8, 8), np.float32), 3, 1, 1.0)
+
+
+def test_part_residual_is_the_geometric_mean_with_the_cae_residual_and_can_be_switched_off(references):
+    rng = np.random.default_rng(4)
+    crop = threaded_part(7.0, rng)
+    blurred = cv2.GaussianBlur(crop, (7, 7), 2.0)  # a CAE that cannot rebuild the thread
+    on, off = PostprocessConfig(reference_neighbours=3), PostprocessConfig(reference_neighbours=0)
+    cae_alone = residual_map(crop, blurred, off)
+    assert np.array_equal(part_residual(crop, blurred, on, None), cae_alone)  # no references: the CAE's alone
+    assert np.array_equal(part_residual(crop, blurred, off, references), cae_alone)
+    combined = part_residual(crop, blurred, on, references)
+    expected = np.sqrt(cae_alone * references.residual(crop, 3, on.reference_shift, on.residual_smooth_sigma))
+    assert np.allclose(combined, expected, atol=1e-7)
+    assert combined[8:24].mean() < 0.25 * cae_alone[8:24].mean()  # the thread the CAE blurs is explained by the goods
+
+
+class CropBackend:
+    def segment(self, image):
+        return (image < 0.6).astype(np.float32)
+
+    def reconstruct(self, crop):
+        return cv2.GaussianBlur(crop, (7, 7), 2.0)
+
+
+class WholeImagePreprocessor:
+    """The crop is the work image; ``segments`` False plays a surface (no segmentation, no references)."""
+
+    def __init__(self, segments: bool = True):
+        self.segments = segments
+
+    def prepare_image(self, segment, image, **_):
+        from scae_tf.preprocessing import Prepared
+
+        mask = segment(image) > 0.5
+        if not mask.any():
+            return Prepared(image, mask, reason="no part found")
+        return Prepared(image, mask, image.astype(np.float32), mask, None)
+
+    def reconstruct(self, reconstruct, crop):
+        return reconstruct(crop)
+
+
+def test_calibration_keeps_its_references_and_an_older_file_has_none(tmp_path):
+    rng = np.random.default_rng(5)
+    train = [threaded_part(phase, rng) for phase in np.linspace(0, 12, 16, endpoint=False)]
+    held_out = [threaded_part(phase, rng) for phase in rng.uniform(0, 12, 8)]
+    backend, pre = CropBackend(), WholeImagePreprocessor()
+    refs = good_references(backend, pre, train + [np.ones(SHAPE, np.float32)], names=[str(i) for i in range(17)])
+    assert len(refs) == 16  # the image without a part is skipped
+    assert good_references(backend, WholeImagePreprocessor(segments=False), train) is None
+    post = PostprocessConfig(patch_size=8, patch_stride=4, zones=2, analysis_dilation=0, reference_neighbours=3)
+    calibration = calibrate(backend, pre, post, held_out, references=refs)
+    alone = calibrate(backend, pre, post, held_out)
+    assert calibration.references is refs and alone.references is None
+    assert np.median(calibration.max_statistics) != np.median(alone.max_statistics)
+    path = tmp_path / "calibration.json"
+    calibration.save(path)
+    loaded = Calibration.load(path)
+    assert np.array_equal(loaded.references.crops, refs.crops)
+    switched_off = calibrate(backend, pre, dataclasses.replace(post, reference_neighbours=0), held_out, references=refs)
+    assert switched_off.references is None  # nothing kept that the rule does not use
+    data = json.loads(path.read_text())
+    for name in ("reference_neighbours", "reference_shift", "references"):
+        data.pop(name, None)
+        data["config"].pop(name, None)  # as written before references existed
+    path.write_text(json.dumps(data))
+    old = Calibration.load(path)
+    assert old.references is None and old.config.reference_neighbours == 0
+    old.check_compatible(post, SHAPE)  # an old run config takes today's default: still compatible
+
