@@ -96,7 +96,12 @@ def make_proxy(
     if not out.parent.is_dir():
         raise ScaeError("parent folder does not exist; create it first", out.parent)
     source = RunDir(run)
-    config = source.config() if source.config_file.is_file() else RunConfig()  # only its work size is used
+    # only the work size and the part kind are used; preprocessing.json has the fitted ones even for a
+    # checkpoint of an unfinished run, whose config.json still says "auto"
+    if source.preprocessing_file.is_file():
+        preprocess = source.preprocess_state().config
+    else:
+        preprocess = (source.config() if source.config_file.is_file() else RunConfig()).preprocess
     pool = _held_out_pool(run, data)
     if len(pool) < 8:
         raise ScaeError(f"only {len(pool)} held-out good image(s); the proxy needs at least 8 (4 to calibrate, 4 to test)", run)
@@ -114,14 +119,20 @@ def make_proxy(
         defects = []
         rng = np.random.default_rng([seed, PROXY_VERSION])
         # a surface fills the frame: the whole image is the part (a classical mask would pick texture blobs)
-        surface = config.preprocess.kind == "surface"
+        surface = preprocess.kind == "surface"
+        unplaceable: dict[str, int] = {}
         for index, path in enumerate(proxy_good):
             shutil.copyfile(path, tmp / "test" / "good" / path.name)
             image = read_image(path, gray=False)  # a colour part keeps its colour
-            mask = np.ones(image.shape[:2], bool) if surface else _object_mask(to_gray(image), config.preprocess.work_size)
+            mask = np.ones(image.shape[:2], bool) if surface else _object_mask(to_gray(image), preprocess.work_size)
             for copy in range(copies):
                 kind = kinds[(index * copies + copy) % len(kinds)]
-                implanted = implant_defect(image, mask, rng, kind, contrast)
+                try:
+                    implanted = implant_defect(image, mask, rng, kind, contrast)
+                except ValueError as err:  # e.g. a chip needs a silhouette edge, which a surface has not
+                    log.warning("%s: no %s implant (%s)", path.name, kind, err)
+                    unplaceable[kind] = unplaceable.get(kind, 0) + 1
+                    continue
                 name = f"{path.stem}_{copy}"
                 (tmp / "test" / kind).mkdir(exist_ok=True)
                 (tmp / "ground_truth" / kind).mkdir(parents=True, exist_ok=True)
@@ -136,6 +147,8 @@ def make_proxy(
                         "area_fraction": round(float(implanted.defect_mask.mean()), 6),
                     }
                 )
+        if not defects:
+            raise ScaeError(f"no implant could be placed on any held-out image (kinds {list(kinds)}); choose other --kinds", run)
         manifest = {
             "version": PROXY_VERSION,
             "run": str(run.resolve()),
@@ -147,6 +160,7 @@ def make_proxy(
             "calibration": [str(p) for p in calibration],
             "proxy_good": [str(p) for p in proxy_good],
             "defects": defects,
+            "unplaceable": unplaceable,  # implants skipped per kind: the part gave them no visible place
         }
         (tmp / PROXY_FILE).write_text(json.dumps(manifest, indent=1) + "\n")
         if out.exists():

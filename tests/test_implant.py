@@ -121,7 +121,7 @@ def test_proxy_split_writes_an_mvtec_folder_without_test_or_trained_images(synth
         make_proxy(run, extra, proxy)
 
 
-def test_proxy_of_a_colour_surface_keeps_colour_and_implants_anywhere_on_the_frame(tmp_path):
+def test_proxy_of_a_colour_surface_keeps_colour_and_implants_anywhere_on_the_frame(tmp_path, monkeypatch):
     """A surface fills the frame, so the whole image is the part; a colour part's proxy stays colour."""
     import dataclasses
 
@@ -130,7 +130,9 @@ def test_proxy_of_a_colour_surface_keeps_colour_and_implants_anywhere_on_the_fra
     from benchmarks.proxy_split import make_proxy
     from scae_tf.config import RunConfig, save_json
     from scae_tf.data.layout import list_dataset
+    from scae_tf.errors import ScaeError
     from scae_tf.imageio import read_raw, write_png
+    from scae_tf.preprocessing import fit_preprocess_state
 
     rng = np.random.default_rng(0)
     paths = []
@@ -152,6 +154,23 @@ def test_proxy_of_a_colour_surface_keeps_colour_and_implants_anywhere_on_the_fra
     for sample in bad:
         assert read_raw(sample.path).ndim == 3  # colour kept
     assert all(read_raw(s.path).ndim == 3 for s in list_dataset(tmp_path / "proxy", "test") if s.label == 0)
+    # a chip needs a silhouette edge, which a surface has not: those copies are skipped and counted, the rest stay
+    manifest = make_proxy(run, tmp_path / "data", tmp_path / "mixed", copies=2, kinds=("pit", "chip"), seed=1)
+    assert manifest["unplaceable"] == {"chip": 4} and {d["kind"] for d in manifest["defects"]} == {"pit"}
+    with pytest.raises(ScaeError, match="no implant could be placed"):
+        make_proxy(run, tmp_path / "data", tmp_path / "chips", copies=1, kinds=("chip",), seed=1)
+    assert not (tmp_path / "chips").exists() and not list(tmp_path.glob(".chips*"))
+    # a checkpoint of an unfinished run: config.json still says "auto", preprocessing.json has the fitted kind
+    save_json(config, run / "config.json")
+    works = [read_raw(p).astype(np.float32) / 255 for p in paths]
+    fit_preprocess_state(works, [np.ones(w.shape[:2], bool) for w in works], dataclasses.replace(config.preprocess, kind="surface", work_size=64, color="rgb")).save(run / "preprocessing.json")
+    import benchmarks.proxy_split
+
+    def no_classical_mask(*_):
+        raise AssertionError("a surface's proxy must not look for a part in the frame")
+
+    monkeypatch.setattr(benchmarks.proxy_split, "_object_mask", no_classical_mask)
+    assert len(make_proxy(run, tmp_path / "data", tmp_path / "fitted", copies=1, kinds=("pit",), seed=1)["defects"]) == 4
 
 
 def test_variant_overrides_are_typed_and_checked():
