@@ -45,8 +45,8 @@ class GoodReferences:
 
     crops: np.ndarray
     _floats: np.ndarray = field(init=False, repr=False, compare=False)
-    _search: np.ndarray = field(init=False, repr=False, compare=False)
-    _search_norms: np.ndarray = field(init=False, repr=False, compare=False)
+    _search: np.ndarray = field(init=False, repr=False, compare=False)  # downsampled gray crops (n, h, w)
+    _search_column_squares: np.ndarray = field(init=False, repr=False, compare=False)  # (n, w)
 
     def __post_init__(self) -> None:
         crops = np.asarray(self.crops)
@@ -54,9 +54,9 @@ class GoodReferences:
             raise ValueError(f"references must be a non-empty uint8 array (n, h, w, c), got {crops.dtype} {crops.shape}")
         floats = crops.astype(np.float32) / 255.0
         object.__setattr__(self, "_floats", floats)
-        search = np.stack([self._search_vector(c) for c in floats])
+        search = np.stack([self._search_image(c) for c in floats])
         object.__setattr__(self, "_search", search)
-        object.__setattr__(self, "_search_norms", np.einsum("ij,ij->i", search, search))
+        object.__setattr__(self, "_search_column_squares", (search * search).sum(axis=1))
 
     @classmethod
     def from_crops(cls, crops: np.ndarray, max_bytes: int = MAX_REFERENCE_BYTES) -> GoodReferences:
@@ -77,23 +77,35 @@ class GoodReferences:
         return len(self.crops)
 
     @staticmethod
-    def _search_vector(crop: np.ndarray) -> np.ndarray:
+    def _search_image(crop: np.ndarray) -> np.ndarray:
         gray = crop.mean(axis=2) if crop.ndim == 3 else crop
         height, width = gray.shape
-        small = cv2.resize(gray, (max(1, width // SEARCH_DOWNSAMPLE), max(1, height // SEARCH_DOWNSAMPLE)), interpolation=cv2.INTER_AREA)
-        return small.astype(np.float32).ravel()
+        size = (max(1, width // SEARCH_DOWNSAMPLE), max(1, height // SEARCH_DOWNSAMPLE))
+        return cv2.resize(np.ascontiguousarray(gray, np.float32), size, interpolation=cv2.INTER_AREA)
 
-    def nearest(self, crop: np.ndarray, count: int) -> np.ndarray:
-        """Indices of the ``count`` references closest to ``crop`` (mean squared difference), closest first."""
-        vector = self._search_vector(_crop_with_channels(crop))
-        distances = self._search_norms - 2.0 * (self._search @ vector) + float(vector @ vector)  # |a - b|^2, one product
+    def nearest(self, crop: np.ndarray, count: int, columns: tuple[int, int] | None = None) -> np.ndarray:
+        """Indices of the ``count`` references closest to ``crop`` (mean squared difference), closest
+        first; ``columns`` (start, stop) in crop pixels compares that band of columns only."""
+        small = self._search_image(_crop_with_channels(crop))
+        start, stop = 0, small.shape[1]
+        if columns is not None:
+            scale = small.shape[1] / self.shape[1]
+            start = min(int(columns[0] * scale), small.shape[1] - 1)
+            stop = max(start + 1, int(np.ceil(columns[1] * scale)))
+        small = small[:, start:stop]
+        # |a - b|^2 = |a|^2 - 2 a.b + |b|^2 with the references' squares summed per column once, at load
+        cross = np.einsum("nij,ij->n", self._search[:, :, start:stop], small)
+        distances = self._search_column_squares[:, start:stop].sum(axis=1) - 2.0 * cross + float((small * small).sum())
         count = min(count, len(distances))
         order = np.argpartition(distances, count - 1)[:count]
         return order[np.argsort(distances[order])]
 
-    def residual(self, crop: np.ndarray, neighbours: int, shift: int, sigma: float) -> np.ndarray:
+    def residual(self, crop: np.ndarray, neighbours: int, shift: int, sigma: float, bands: int = 1) -> np.ndarray:
         """Per pixel, the smallest Gaussian-smoothed squared difference to one of the ``neighbours``
-        nearest references shifted by up to ``shift`` px each way; float32 (height, width)."""
+        nearest references shifted by up to ``shift`` px each way; float32 (height, width).
+
+        ``bands`` > 1 chooses the nearest references per band of columns (along the canonical axis):
+        one part's head may be closest to one good part and its thread to another."""
         x = _crop_with_channels(crop)
         if x.shape != self.shape:
             raise ValueError(f"crop {x.shape} and references {self.shape} differ in shape")
@@ -101,17 +113,22 @@ class GoodReferences:
         if channels == 1:
             x = x[..., 0]
         best = np.full((height, width), np.inf, np.float32)
-        for index in self.nearest(x, neighbours):
-            reference = self._floats[index]
-            reference = reference[..., 0] if channels == 1 else reference
-            pad = ((shift, shift), (shift, shift)) + (((0, 0),) if channels > 1 else ())
-            padded = np.pad(reference, pad, mode="edge") if shift > 0 else reference
-            for dy in range(2 * shift + 1):
-                for dx in range(2 * shift + 1):
-                    difference = x - padded[dy : dy + height, dx : dx + width]
-                    difference *= difference
-                    error = difference.mean(axis=2) if channels > 1 else difference
-                    np.minimum(best, gaussian_blur(error, sigma), out=best)
+        margin = shift + int(round(3.5 * sigma)) + 1  # columns a band's blur needs beyond its edges
+        edges = np.linspace(0, width, max(1, min(bands, width)) + 1).round().astype(int)
+        pad = ((shift, shift), (shift, shift)) + (((0, 0),) if channels > 1 else ())
+        for start, stop in zip(edges[:-1], edges[1:], strict=True):
+            low, high = max(0, start - margin), min(width, stop + margin)
+            target, band = x[:, low:high], best[:, start:stop]
+            for index in self.nearest(x, neighbours, (start, stop) if len(edges) > 2 else None):
+                reference = self._floats[index]
+                reference = reference[..., 0] if channels == 1 else reference
+                padded = np.pad(reference, pad, mode="edge") if shift > 0 else reference
+                for dy in range(2 * shift + 1):
+                    for dx in range(2 * shift + 1):
+                        difference = target - padded[dy : dy + height, low + dx : high + dx]
+                        difference *= difference
+                        error = np.ascontiguousarray(difference.mean(axis=2) if channels > 1 else difference)
+                        np.minimum(band, gaussian_blur(error, sigma)[:, start - low : stop - low], out=band)
         return best
 
     def to_dict(self) -> dict[str, Any]:
@@ -134,5 +151,7 @@ def part_residual(
     residual = residual_map(crop, reconstruction, config)
     if references is None or config.reference_neighbours <= 0:
         return residual
-    against_goods = references.residual(crop, config.reference_neighbours, config.reference_shift, config.residual_smooth_sigma)
+    against_goods = references.residual(
+        crop, config.reference_neighbours, config.reference_shift, config.residual_smooth_sigma, config.reference_bands
+    )
     return np.sqrt(np.maximum(residual, 0.0) * against_goods).astype(np.float32)

@@ -134,3 +134,15 @@ def test_calibration_keeps_its_references_and_an_older_file_has_none(tmp_path):
     assert old.references is None and old.config.reference_neighbours == 0
     old.check_compatible(post, SHAPE)  # an old run config takes today's default: still compatible
 
+
+
+def test_bands_choose_their_own_nearest_references():
+    """A part whose head is like one good part and whose thread is like another is explained band by band."""
+    rng = np.random.default_rng(7)
+    left, right = threaded_part(0.0, rng), threaded_part(6.0, rng)
+    refs = GoodReferences.from_crops(np.stack([left, right]))
+    mixed = np.concatenate([threaded_part(0.0, rng)[:, :48], threaded_part(6.0, rng)[:, 48:]], axis=1)
+    whole = refs.residual(mixed, neighbours=1, shift=0, sigma=1.0)
+    banded = refs.residual(mixed, neighbours=1, shift=0, sigma=1.0, bands=2)
+    assert banded.max() < 0.1 * whole.max()
+    assert refs.nearest(mixed, 1, (0, 48))[0] == 0 and refs.nearest(mixed, 1, (48, 96))[0] == 1

@@ -110,7 +110,6 @@ def scale_lengths(post: PostprocessConfig, ratio: float) -> PostprocessConfig:
         patch_stride=max(1, round(post.patch_stride * ratio)),
         zscore_smooth_sigma=post.zscore_smooth_sigma * ratio,
         analysis_dilation=round(post.analysis_dilation * ratio),
-        reference_shift=max(1, round(post.reference_shift * ratio)) if post.reference_shift > 0 else 0,
     )
 
 
