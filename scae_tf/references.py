@@ -44,16 +44,16 @@ class GoodReferences:
     """Good canonical crops, 8-bit, shape (n, height, width, channels)."""
 
     crops: np.ndarray
-    _floats: np.ndarray = field(init=False, repr=False, compare=False)
     _search: np.ndarray = field(init=False, repr=False, compare=False)  # downsampled gray crops (n, h, w)
     _search_column_squares: np.ndarray = field(init=False, repr=False, compare=False)  # (n, w)
+    _padded: dict[int, np.ndarray] = field(init=False, repr=False, compare=False)  # {shift: float crops edge-padded by it}
 
     def __post_init__(self) -> None:
         crops = np.asarray(self.crops)
         if crops.ndim != 4 or crops.dtype != np.uint8 or len(crops) == 0:
             raise ValueError(f"references must be a non-empty uint8 array (n, h, w, c), got {crops.dtype} {crops.shape}")
         floats = crops.astype(np.float32) / 255.0
-        object.__setattr__(self, "_floats", floats)
+        object.__setattr__(self, "_padded", {0: floats})
         search = np.stack([self._search_image(c) for c in floats])
         object.__setattr__(self, "_search", search)
         object.__setattr__(self, "_search_column_squares", (search * search).sum(axis=1))
@@ -100,6 +100,17 @@ class GoodReferences:
         order = np.argpartition(distances, count - 1)[:count]
         return order[np.argsort(distances[order])]
 
+    def _padded_floats(self, shift: int) -> np.ndarray:
+        """The references as floats, edge-padded by ``shift`` px; one padding is kept (inspection reuses it)."""
+        ((current, array),) = self._padded.items()
+        if current != shift:
+            height, width = self.shape[:2]
+            plain = array[:, current : current + height, current : current + width]
+            array = np.pad(plain, ((0, 0), (shift, shift), (shift, shift), (0, 0)), mode="edge")
+            self._padded.clear()
+            self._padded[shift] = array
+        return array
+
     def residual(self, crop: np.ndarray, neighbours: int, shift: int, sigma: float, bands: int = 1) -> np.ndarray:
         """Per pixel, the smallest Gaussian-smoothed squared difference to one of the ``neighbours``
         nearest references shifted by up to ``shift`` px each way; float32 (height, width).
@@ -115,14 +126,13 @@ class GoodReferences:
         best = np.full((height, width), np.inf, np.float32)
         margin = shift + int(round(3.5 * sigma)) + 1  # columns a band's blur needs beyond its edges
         edges = np.linspace(0, width, max(1, min(bands, width)) + 1).round().astype(int)
-        pad = ((shift, shift), (shift, shift)) + (((0, 0),) if channels > 1 else ())
+        padded_references = self._padded_floats(shift)
         for start, stop in zip(edges[:-1], edges[1:], strict=True):
             low, high = max(0, start - margin), min(width, stop + margin)
             target, band = x[:, low:high], best[:, start:stop]
             for index in self.nearest(x, neighbours, (start, stop) if len(edges) > 2 else None):
-                reference = self._floats[index]
-                reference = reference[..., 0] if channels == 1 else reference
-                padded = np.pad(reference, pad, mode="edge") if shift > 0 else reference
+                padded = padded_references[index]
+                padded = padded[..., 0] if channels == 1 else padded
                 for dy in range(2 * shift + 1):
                     for dx in range(2 * shift + 1):
                         difference = target - padded[dy : dy + height, low + dx : high + dx]
