@@ -287,3 +287,15 @@ def test_an_unfinished_run_can_be_rerun_with_other_settings(tmp_path, caplog):
     run.summary_file.write_text("{}")  # a finished run keeps its settings
     with pytest.raises(ScaeError, match="different settings"):
         _check_resume_compatible(other, tmp_path)
+
+
+@pytest.mark.parametrize(("kind", "references"), [("elongated", 5), ("compact", 0), ("surface", 0)])
+def test_nearest_good_references_only_for_elongated_parts(kind, references):
+    from scae_tf.config import RunConfig
+    from scae_tf.part_kind import KindDecision
+    from scae_tf.training.run import _with_kind
+
+    decision = KindDecision(kind, "none" if kind == "compact" else "pose", 1.0, 0.1, 3.0, 0.0, 0.0, "test")
+    post = _with_kind(RunConfig(), decision).postprocess
+    assert post.reference_neighbours == references
+    assert post.per_position_zscore == (kind != "surface")
