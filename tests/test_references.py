@@ -8,6 +8,7 @@ import json
 import cv2
 import numpy as np
 import pytest
+from test_calibration import IdentityPreprocessor
 
 from scae_tf.calibration import Calibration, calibrate, good_references
 from scae_tf.config import PostprocessConfig
@@ -88,22 +89,11 @@ class CropBackend:
         return cv2.GaussianBlur(crop, (7, 7), 2.0)
 
 
-class WholeImagePreprocessor:
+class WholeImagePreprocessor(IdentityPreprocessor):
     """The crop is the work image; ``segments`` False plays a surface (no segmentation, no references)."""
 
     def __init__(self, segments: bool = True):
         self.segments = segments
-
-    def prepare_image(self, segment, image, **_):
-        from scae_tf.preprocessing import Prepared
-
-        mask = segment(image) > 0.5
-        if not mask.any():
-            return Prepared(image, mask, reason="no part found")
-        return Prepared(image, mask, image.astype(np.float32), mask, None)
-
-    def reconstruct(self, reconstruct, crop):
-        return reconstruct(crop)
 
 
 def test_calibration_keeps_its_references_and_an_older_file_has_none(tmp_path):
