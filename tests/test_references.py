@@ -136,3 +136,16 @@ def test_bands_choose_their_own_nearest_references():
     banded = refs.residual(mixed, neighbours=1, shift=0, sigma=1.0, bands=2)
     assert banded.max() < 0.1 * whole.max()
     assert refs.nearest(mixed, 1, (0, 48))[0] == 0 and refs.nearest(mixed, 1, (48, 96))[0] == 1
+
+
+def test_colour_crops_give_one_map_and_a_colour_only_defect_stands_out():
+    rng = np.random.default_rng(8)
+    tint = np.asarray([1.0, 0.6, 0.3], np.float32)
+    refs = GoodReferences.from_crops(np.stack([threaded_part(p, rng)[..., None] * tint for p in np.linspace(0, 12, 12, endpoint=False)]))
+    assert refs.shape == (*SHAPE, 3)
+    good = threaded_part(4.0, rng)[..., None] * tint
+    stained = good.copy()
+    stained[14:18, 40:44, 2] += 0.3  # a blue stain: the gray level barely moves
+    quiet = refs.residual(good, 3, 1, 1.0, bands=2)
+    loud = refs.residual(stained, 3, 1, 1.0, bands=2)
+    assert quiet.shape == SHAPE and loud[16, 42] > 10 * quiet.max()
