@@ -86,7 +86,10 @@ class GoodReferences:
     def nearest(self, crop: np.ndarray, count: int, columns: tuple[int, int] | None = None) -> np.ndarray:
         """Indices of the ``count`` references closest to ``crop`` (mean squared difference), closest
         first; ``columns`` (start, stop) in crop pixels compares that band of columns only."""
-        small = self._search_image(_crop_with_channels(crop))
+        return self._nearest_in(self._search_image(_crop_with_channels(crop)), count, columns)
+
+    def _nearest_in(self, small: np.ndarray, count: int, columns: tuple[int, int] | None) -> np.ndarray:
+        """``nearest`` from the crop's search image (made once per crop, whatever the number of bands)."""
         start, stop = 0, small.shape[1]
         if columns is not None:
             scale = small.shape[1] / self.shape[1]
@@ -127,10 +130,11 @@ class GoodReferences:
         margin = shift + int(round(3.5 * sigma)) + 1  # columns a band's blur needs beyond its edges
         edges = np.linspace(0, width, max(1, min(bands, width)) + 1).round().astype(int)
         padded_references = self._padded_floats(shift)
+        small = self._search_image(x)
         for start, stop in zip(edges[:-1], edges[1:], strict=True):
             low, high = max(0, start - margin), min(width, stop + margin)
             target, band = x[:, low:high], best[:, start:stop]
-            for index in self.nearest(x, neighbours, (start, stop) if len(edges) > 2 else None):
+            for index in self._nearest_in(small, neighbours, (start, stop) if len(edges) > 2 else None):
                 padded = padded_references[index]
                 padded = padded[..., 0] if channels == 1 else padded
                 for dy in range(2 * shift + 1):
