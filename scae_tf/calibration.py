@@ -242,12 +242,17 @@ def crop_residual(
 ) -> tuple[np.ndarray, np.ndarray]:
     """(residual, crop mask) of one work image: segment -> canonical crop -> reconstruct -> residual.
     Raises ``ScaeError`` when no part is found (the caller skips the image)."""
+    crop, crop_mask = _canonical_crop(backend, preprocessor, work)
+    reconstruction = preprocessor.reconstruct(backend.reconstruct, crop)
+    return part_residual(crop, reconstruction, config, references), crop_mask
+
+
+def _canonical_crop(backend: Any, preprocessor: Any, work: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(crop, crop mask) of one work image; ``ScaeError`` when no part is found."""
     prepared = preprocessor.prepare_image(backend.segment, work, work=True)
     if not prepared.found:
         raise ScaeError(prepared.reason)
-    crop, crop_mask = prepared.crop, prepared.crop_mask
-    reconstruction = preprocessor.reconstruct(backend.reconstruct, crop)
-    return part_residual(crop, reconstruction, config, references), crop_mask
+    return prepared.crop, prepared.crop_mask
 
 
 def good_references(backend: Any, preprocessor: Any, works: Iterable[np.ndarray], names: Sequence[str] | None = None) -> GoodReferences | None:
@@ -257,11 +262,10 @@ def good_references(backend: Any, preprocessor: Any, works: Iterable[np.ndarray]
         return None
     crops = []
     for index, work in enumerate(works):
-        prepared = preprocessor.prepare_image(backend.segment, work, work=True)
-        if prepared.found:
-            crops.append(prepared.crop)
-        else:
-            log.warning("reference image %s skipped: %s", names[index] if names is not None else f"#{index}", prepared.reason)
+        try:
+            crops.append(_canonical_crop(backend, preprocessor, work)[0])
+        except ScaeError as err:
+            log.warning("reference image %s skipped: %s", names[index] if names is not None else f"#{index}", err)
     return GoodReferences.from_crops(np.stack(crops)) if crops else None
 
 
