@@ -444,8 +444,8 @@ def _train(data: Path, out: Path, config: RunConfig, samples, callbacks, started
     }
     log.info("cae: best val_loss %.5f at epoch %d of %d", cae_state.best, cae_state.best_epoch, cae_state.epoch)
 
-    wanted = preprocessor.segments and config.postprocess.reference_neighbours > 0  # elongated parts (see _with_kind)
-    references = GoodReferences.from_crops(train_crops) if wanted else None
+    # _with_kind left reference_neighbours > 0 for elongated parts only (never a surface's tiles)
+    references = GoodReferences.from_crops(train_crops) if config.postprocess.reference_neighbours > 0 else None
     calibrated = _calibrate(out, config, preprocessor, segmenter, cae, val_works, val_paths, references)
     save_json(config, run.config_file)  # with the fitted crop size
     summary = {
