@@ -44,19 +44,18 @@ class GoodReferences:
     """Good canonical crops, 8-bit, shape (n, height, width, channels)."""
 
     crops: np.ndarray
-    _search: np.ndarray = field(init=False, repr=False, compare=False)  # downsampled gray crops (n, h, w)
-    _search_column_squares: np.ndarray = field(init=False, repr=False, compare=False)  # (n, w)
-    _padded: dict[int, np.ndarray] = field(init=False, repr=False, compare=False)  # {shift: float crops edge-padded by it}
+    _search: dict[int, tuple[np.ndarray, np.ndarray]] = field(init=False, repr=False, compare=False)
+    # {reach: (downsampled gray crops column-major (n, w + 2 reach, h), edge-padded by reach columns; their squares summed per column)}
+    _padded: dict[tuple[int, int], np.ndarray] = field(init=False, repr=False, compare=False)  # {(rows, columns): float crops edge-padded by them}
 
     def __post_init__(self) -> None:
         crops = np.asarray(self.crops)
         if crops.ndim != 4 or crops.dtype != np.uint8 or len(crops) == 0:
             raise ValueError(f"references must be a non-empty uint8 array (n, h, w, c), got {crops.dtype} {crops.shape}")
         floats = crops.astype(np.float32) / 255.0
-        object.__setattr__(self, "_padded", {0: floats})
-        search = np.stack([self._search_image(c) for c in floats])
-        object.__setattr__(self, "_search", search)
-        object.__setattr__(self, "_search_column_squares", (search * search).sum(axis=1))
+        object.__setattr__(self, "_padded", {(0, 0): floats})
+        search = np.ascontiguousarray(np.stack([self._search_image(c) for c in floats]).transpose(0, 2, 1))
+        object.__setattr__(self, "_search", {0: (search, (search * search).sum(axis=2))})
 
     @classmethod
     def from_crops(cls, crops: np.ndarray, max_bytes: int = MAX_REFERENCE_BYTES) -> GoodReferences:
@@ -86,40 +85,70 @@ class GoodReferences:
     def nearest(self, crop: np.ndarray, count: int, columns: tuple[int, int] | None = None) -> np.ndarray:
         """Indices of the ``count`` references closest to ``crop`` (mean squared difference), closest
         first; ``columns`` (start, stop) in crop pixels compares that band of columns only."""
-        return self._nearest_in(self._search_image(_crop_with_channels(crop)), count, columns)
+        indices, _ = self._nearest_in(self._search_image(_crop_with_channels(crop)), count, columns, 0)
+        return indices
 
-    def _nearest_in(self, small: np.ndarray, count: int, columns: tuple[int, int] | None) -> np.ndarray:
-        """``nearest`` from the crop's search image (made once per crop, whatever the number of bands)."""
+    def _nearest_in(
+        self, small: np.ndarray, count: int, columns: tuple[int, int] | None, axial: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """``nearest`` from the crop's search image (made once per crop, whatever the number of bands),
+        each reference slid along the axis by up to ``axial`` crop px to its best match: returns the
+        indices and each one's offset in crop px (a reference's column ``c + offset`` matches column ``c``)."""
         start, stop = 0, small.shape[1]
+        scale = small.shape[1] / self.shape[1]
         if columns is not None:
-            scale = small.shape[1] / self.shape[1]
             start = min(int(columns[0] * scale), small.shape[1] - 1)
             stop = max(start + 1, int(np.ceil(columns[1] * scale)))
-        small = small[:, start:stop]
-        # |a - b|^2 = |a|^2 - 2 a.b + |b|^2 with the references' squares summed per column once, at load
-        cross = np.einsum("nij,ij->n", self._search[:, :, start:stop], small)
-        distances = self._search_column_squares[:, start:stop].sum(axis=1) - 2.0 * cross + float((small * small).sum())
+        band = np.ascontiguousarray(small[:, start:stop].T).ravel()
+        reach = int(axial * scale)
+        search, squares = self._search_padded(reach)
+        offsets = np.arange(-reach, reach + 1)
+        distances = np.empty((len(offsets), len(search)), np.float64)
+        for row, offset in enumerate(offsets):
+            low, high = start + reach + offset, stop + reach + offset
+            # |a - b|^2 = |a|^2 - 2 a.b + |b|^2 (|b|^2 is the same for every reference); column-major, so a
+            # band of columns is one strided matrix and the products are one BLAS call
+            cross = search[:, low:high].reshape(len(search), -1) @ band
+            distances[row] = squares[:, low:high].sum(axis=1) - 2.0 * cross
+        best_offset = distances.argmin(axis=0)
+        distances = distances.min(axis=0)
         count = min(count, len(distances))
         order = np.argpartition(distances, count - 1)[:count]
-        return order[np.argsort(distances[order])]
+        order = order[np.argsort(distances[order])]
+        return order, np.round(offsets[best_offset[order]] / scale).astype(int)
 
-    def _padded_floats(self, shift: int) -> np.ndarray:
-        """The references as floats, edge-padded by ``shift`` px; one padding is kept (inspection reuses it)."""
+    def _search_padded(self, reach: int) -> tuple[np.ndarray, np.ndarray]:
+        """The search images edge-padded by ``reach`` columns each side, and their squares summed per
+        column; the plain ones and one padding are kept (inspection reuses it)."""
+        if reach not in self._search:
+            search = np.pad(self._search[0][0], ((0, 0), (reach, reach), (0, 0)), mode="edge")
+            for key in [key for key in self._search if key != 0]:
+                del self._search[key]
+            self._search[reach] = (search, (search * search).sum(axis=2))
+        return self._search[reach]
+
+    def _padded_floats(self, rows: int, columns: int) -> np.ndarray:
+        """The references as floats, edge-padded by ``rows`` and ``columns`` px; one padding is kept
+        (inspection reuses it)."""
         ((current, array),) = self._padded.items()
-        if current != shift:
+        if current != (rows, columns):
             height, width = self.shape[:2]
-            plain = array[:, current : current + height, current : current + width]
-            array = np.pad(plain, ((0, 0), (shift, shift), (shift, shift), (0, 0)), mode="edge")
+            plain = array[:, current[0] : current[0] + height, current[1] : current[1] + width]
+            array = np.pad(plain, ((0, 0), (rows, rows), (columns, columns), (0, 0)), mode="edge")
             self._padded.clear()
-            self._padded[shift] = array
+            self._padded[(rows, columns)] = array
         return array
 
-    def residual(self, crop: np.ndarray, neighbours: int, shift: int, sigma: float, bands: int = 1) -> np.ndarray:
+    def residual(
+        self, crop: np.ndarray, neighbours: int, shift: int, sigma: float, bands: int = 1, axial: int = 0
+    ) -> np.ndarray:
         """Per pixel, the smallest Gaussian-smoothed squared difference to one of the ``neighbours``
         nearest references shifted by up to ``shift`` px each way; float32 (height, width).
 
         ``bands`` > 1 chooses the nearest references per band of columns (along the canonical axis):
-        one part's head may be closest to one good part and its thread to another."""
+        one part's head may be closest to one good part and its thread to another. ``axial`` > 0 first
+        slides each reference along the axis by up to that many px to its best match in the band (one
+        offset per reference and band): a thread's phase differs from part to part."""
         x = _crop_with_channels(crop)
         if x.shape != self.shape:
             raise ValueError(f"crop {x.shape} and references {self.shape} differ in shape")
@@ -129,17 +158,19 @@ class GoodReferences:
         best = np.full((height, width), np.inf, np.float32)
         margin = shift + int(round(3.5 * sigma)) + 1  # columns a band's blur needs beyond its edges
         edges = np.linspace(0, width, max(1, min(bands, width)) + 1).round().astype(int)
-        padded_references = self._padded_floats(shift)
+        padded_references = self._padded_floats(shift, shift + axial)
         small = self._search_image(x)
         for start, stop in zip(edges[:-1], edges[1:], strict=True):
             low, high = max(0, start - margin), min(width, stop + margin)
             target, band = x[:, low:high], best[:, start:stop]
-            for index in self._nearest_in(small, neighbours, (start, stop) if len(edges) > 2 else None):
+            indices, offsets = self._nearest_in(small, neighbours, (start, stop) if len(edges) > 2 else None, axial)
+            for index, offset in zip(indices, offsets, strict=True):
                 padded = padded_references[index]
                 padded = padded[..., 0] if channels == 1 else padded
+                first = low + axial + offset  # padded column matching the band's first column, before the fine shift
                 for dy in range(2 * shift + 1):
                     for dx in range(2 * shift + 1):
-                        difference = target - padded[dy : dy + height, low + dx : high + dx]
+                        difference = target - padded[dy : dy + height, first + dx : first + dx + high - low]
                         difference *= difference
                         error = np.ascontiguousarray(difference.mean(axis=2) if channels > 1 else difference)
                         np.minimum(band, gaussian_blur(error, sigma)[:, start - low : stop - low], out=band)
@@ -166,6 +197,11 @@ def part_residual(
     if references is None or config.reference_neighbours <= 0:
         return residual
     against_goods = references.residual(
-        crop, config.reference_neighbours, config.reference_shift, config.residual_smooth_sigma, config.reference_bands
+        crop,
+        config.reference_neighbours,
+        config.reference_shift,
+        config.residual_smooth_sigma,
+        config.reference_bands,
+        config.reference_axial_search,
     )
     return np.sqrt(np.maximum(residual, 0.0) * against_goods).astype(np.float32)

@@ -76,7 +76,10 @@ def test_part_residual_is_the_geometric_mean_with_the_cae_residual_and_can_be_sw
     assert np.array_equal(part_residual(crop, blurred, on, None), cae_alone)  # no references: the CAE's alone
     assert np.array_equal(part_residual(crop, blurred, off, references), cae_alone)
     combined = part_residual(crop, blurred, on, references)
-    expected = np.sqrt(cae_alone * references.residual(crop, 3, on.reference_shift, on.residual_smooth_sigma))
+    against_goods = references.residual(
+        crop, 3, on.reference_shift, on.residual_smooth_sigma, on.reference_bands, on.reference_axial_search
+    )
+    expected = np.sqrt(cae_alone * against_goods)
     assert np.allclose(combined, expected, atol=1e-7)
     assert combined[8:24].mean() < 0.25 * cae_alone[8:24].mean()  # the thread the CAE blurs is explained by the goods
 
@@ -149,3 +152,21 @@ def test_colour_crops_give_one_map_and_a_colour_only_defect_stands_out():
     quiet = refs.residual(good, 3, 1, 1.0, bands=2)
     loud = refs.residual(stained, 3, 1, 1.0, bands=2)
     assert quiet.shape == SHAPE and loud[16, 42] > 10 * quiet.max()
+
+
+def test_axial_search_matches_a_thread_phase_no_reference_has_and_still_finds_a_pit():
+    """With one good part only, a part whose thread is half a pitch further along is explained once the
+    reference may slide along the axis; a pit is not (sliding cannot make it)."""
+    rng = np.random.default_rng(9)
+    refs = GoodReferences.from_crops(threaded_part(0.0, rng)[None])
+    good = threaded_part(6.0, rng)  # half of the 12 px pitch: the crests fall between the reference's
+    defective = good.copy()
+    cv2.circle(defective, (60, 16), 3, 0.15, -1)
+    fixed = refs.residual(good, neighbours=1, shift=1, sigma=1.0, bands=4)
+    slid = refs.residual(good, neighbours=1, shift=1, sigma=1.0, bands=4, axial=8)
+    loud = refs.residual(defective, neighbours=1, shift=1, sigma=1.0, bands=4, axial=8)
+    inner = (slice(8, 24), slice(10, 86))  # away from the frame's ends, where edge padding stands in for the part
+    assert slid[inner].max() < 0.1 * fixed[inner].max()
+    assert loud[16, 60] > 20 * slid[inner].max()
+    indices, offsets = refs._nearest_in(refs._search_image(good[..., None]), 1, (24, 48), 8)
+    assert indices[0] == 0 and abs(offsets[0]) == 6  # the half pitch, either way
