@@ -232,7 +232,9 @@ def make_variant(
     save_json(config, variant.config_file)
     state.save(variant.preprocessing_file)
     calibration_files = list(read_proxy(proxy)["calibration"]) if proxy is not None else source.split().validation
-    variant.write_split(Split(train=[], validation=calibration_files))
+    # the models were trained on the run's training images: an int8 export of the variant takes its
+    # activation ranges from them, and the good references are theirs
+    variant.write_split(Split(train=source.split().train, validation=calibration_files))
     backend = variant.backend()
     preprocessor = Preprocessor(state)
     works = [preprocessor.work_image(read_image(p, gray=False)) for p in calibration_files]
