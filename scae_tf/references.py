@@ -4,9 +4,8 @@ The CAE rebuilds what good parts share and blurs what they do not share at one p
 phase, a head's mark, tread): its residual is high there on every good part, and a small defect
 drowns in it. The good training crops show that detail. The residual against the few crops most
 like this one, each allowed a pixel or two of misregistration, is low wherever some good part
-looks the same and high where none does. ``part_residual`` takes a weighted geometric mean of the
-two (3:1 for the references', which match a part more closely than the CAE's blur), so a pixel
-stands out only when neither the CAE nor a near good part explains it.
+looks the same and high where none does. ``part_residual`` takes the geometric mean of the two,
+so a pixel stands out only when neither the CAE nor a near good part explains it.
 
 Canonical crops only: a surface's texture has no aligned counterpart in another image. What it
 changed, per part kind, is in the README (Results).
@@ -193,8 +192,7 @@ def part_residual(
     crop: np.ndarray, reconstruction: np.ndarray, config: PostprocessConfig, references: GoodReferences | None
 ) -> np.ndarray:
     """The residual the post-processor judges: the CAE's (``residual_map``) or, with references and
-    ``config.reference_neighbours`` > 0, its weighted geometric mean with the residual against the nearest
-    goods (``config.reference_weight`` on the latter)."""
+    ``config.reference_neighbours`` > 0, its geometric mean with the residual against the nearest goods."""
     residual = residual_map(crop, reconstruction, config)
     if references is None or config.reference_neighbours <= 0:
         return residual
@@ -206,5 +204,4 @@ def part_residual(
         config.reference_bands,
         config.reference_axial_search,
     )
-    weight = config.reference_weight
-    return (np.maximum(residual, 0.0) ** (1.0 - weight) * against_goods**weight).astype(np.float32)
+    return np.sqrt(np.maximum(residual, 0.0) * against_goods).astype(np.float32)

@@ -228,5 +228,6 @@ def test_variant_of_an_unfinished_run_uses_its_fitted_crop(tmp_path, monkeypatch
     assert variant.config().postprocess.zones == 0
     # the run has no calibration yet, so the good references are cropped from its training images
     assert variant.calibration_file.is_file() and len(Calibration.load(variant.calibration_file).references) == 3
+    assert variant.split().train == paths[:3]  # the models' training images: an int8 export of the variant needs them
     off = make_variant(run, None, tmp_path / "off", ["postprocess.reference_neighbours=0"])
     assert Calibration.load(RunDir(off).calibration_file).references is None
