@@ -213,6 +213,8 @@ def make_variant(
     """
     from scae_tf.calibration import Calibration, calibrate, good_references
     from scae_tf.preprocessing import Preprocessor
+    from scae_tf.references import GoodReferences
+    from scae_tf.texture import TextureModel
 
     source, variant = RunDir(Path(run).resolve()), RunDir(out)
     run, out = source.path, variant.path
@@ -239,9 +241,12 @@ def make_variant(
     preprocessor = Preprocessor(state)
     works = [preprocessor.work_image(read_image(p, gray=False)) for p in calibration_files]
     references = Calibration.load(source.calibration_file).references if source.calibration_file.is_file() else None
-    if references is None and config.postprocess.reference_neighbours > 0:  # a run calibrated before references existed
+    post = config.postprocess
+    wanted = TextureModel if post.texture_model else GoodReferences if post.reference_neighbours > 0 else None
+    if wanted is not None and not isinstance(references, wanted):  # a run calibrated before these existed, or another kind
         train_files = source.split().train
-        references = good_references(backend, preprocessor, (preprocessor.work_image(read_image(p, gray=False)) for p in train_files), train_files)
+        train_works = (preprocessor.work_image(read_image(p, gray=False)) for p in train_files)
+        references = good_references(backend, preprocessor, train_works, train_files, texture=post.texture_model)
     calibration = calibrate(backend, preprocessor, config.postprocess, works, calibration_files, references)
     calibration.save(variant.calibration_file)
     (out / "variant.json").write_text(json.dumps({"run": str(run), "proxy": str(Path(proxy).resolve()) if proxy else None, "set": list(overrides)}, indent=1) + "\n")

@@ -53,7 +53,8 @@ from scae_tf.postprocess import (
     outline_sums,
     stats_from_sums,
 )
-from scae_tf.references import GoodReferences, part_residual
+from scae_tf.references import GoodReferences, part_residual, uses_references
+from scae_tf.texture import TextureModel
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ DECISION_FIELDS = ("k_sigma", "target_false_alarm_rate", "threshold_method")
 STATISTICS_FIELDS = tuple(f.name for f in dataclasses.fields(PostprocessConfig) if f.name not in DECISION_FIELDS)
 # Post-processing fields added after calibration files were first written, with the value that
 # reproduces what older files were made with (a missing key must not take today's default).
-LEGACY_FIELD_VALUES = {"neighbour_ring": 1, "analysis_dilation": 0, "reference_neighbours": 0, "reference_shift": 0, "reference_bands": 1, "reference_axial_search": 0}
+LEGACY_FIELD_VALUES = {"neighbour_ring": 1, "analysis_dilation": 0, "reference_neighbours": 0, "reference_shift": 0, "reference_bands": 1, "reference_axial_search": 0, "texture_model": False}
 
 
 def _encode_array(array: np.ndarray) -> str:
@@ -100,7 +101,7 @@ class Calibration:
     version: int = CALIBRATION_VERSION
     outline_stats: PositionStats | None = None  # per-position mean/std of good crop masks (outline_weight > 0)
     legacy_fields: tuple[str, ...] = ()  # fields absent from the file, set from LEGACY_FIELD_VALUES
-    references: GoodReferences | None = None  # good training crops the residual is also taken against (None: the CAE's alone)
+    references: GoodReferences | TextureModel | None = None  # good training crops (aligned parts) or good texture (surfaces) the residual is also taken against; None: the CAE's alone
 
     def with_false_alarm_rate(self, rate: float) -> Calibration:
         """The same statistics with tau re-set for another false-alarm target (no images needed:
@@ -191,7 +192,7 @@ class Calibration:
             outline = _stats_from_dict(data.get("outline_stats"))  # absent in files written before the outline channel
             if config.outline_weight > 0 and outline is None:
                 raise ValueError("outline_weight > 0 but no outline_stats")
-            references = GoodReferences.from_dict(data["references"]) if data.get("references") else None
+            references = _references_from_dict(data.get("references"))
             calibration = cls(
                 config=config,
                 crop_shape=tuple(int(v) for v in data["crop_shape"]),
@@ -218,6 +219,12 @@ class Calibration:
         except (KeyError, TypeError, ValueError, OSError) as err:
             raise ScaeError(f"corrupt calibration ({err.__class__.__name__}: {err}); re-run calibration or restore the file", path) from None
         return calibration
+
+
+def _references_from_dict(raw: dict[str, Any] | None) -> GoodReferences | TextureModel | None:
+    if not raw:
+        return None
+    return TextureModel.from_dict(raw) if raw.get("kind") == "texture" else GoodReferences.from_dict(raw)
 
 
 def _stats_to_dict(stats: PositionStats | None, downsample: int) -> dict[str, Any] | None:
@@ -255,10 +262,13 @@ def _canonical_crop(backend: Any, preprocessor: Any, work: np.ndarray) -> tuple[
     return prepared.crop, prepared.crop_mask
 
 
-def good_references(backend: Any, preprocessor: Any, works: Iterable[np.ndarray], names: Sequence[str] | None = None) -> GoodReferences | None:
-    """Canonical crops of good work images (those where a part is found) as references; None for
-    surfaces, whose texture has no aligned counterpart, or when no part is found at all."""
-    if not preprocessor.segments:
+def good_references(
+    backend: Any, preprocessor: Any, works: Iterable[np.ndarray], names: Sequence[str] | None = None, texture: bool = False
+) -> GoodReferences | TextureModel | None:
+    """What the residual is also taken against, from good work images (those where a part is found):
+    ``texture`` a model of their texture (surfaces), else their canonical crops as references (None
+    for surfaces, whose texture has no aligned counterpart); None when no part is found at all."""
+    if not texture and not preprocessor.segments:
         return None
     crops = []
     for index, work in enumerate(works):
@@ -266,7 +276,9 @@ def good_references(backend: Any, preprocessor: Any, works: Iterable[np.ndarray]
             crops.append(_canonical_crop(backend, preprocessor, work)[0])
         except ScaeError as err:
             log.warning("reference image %s skipped: %s", names[index] if names is not None else f"#{index}", err)
-    return GoodReferences.from_crops(np.stack(crops)) if crops else None
+    if not crops:
+        return None
+    return TextureModel.fit(crops) if texture else GoodReferences.from_crops(np.stack(crops))
 
 
 def calibrate(
@@ -302,7 +314,7 @@ def calibrate(
         )
     calibration = calibrate_residuals(residuals, masks, config, kept if names is not None else None)
     calibration.skipped_images = skipped
-    calibration.references = references if config.reference_neighbours > 0 else None
+    calibration.references = references if uses_references(config, references) else None
     return calibration
 
 

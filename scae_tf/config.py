@@ -101,6 +101,7 @@ class PostprocessConfig:
     reference_neighbours: int = 5  # nearest good training crops the residual is also taken against (scae_tf/references.py); 0 = the CAE's alone
     reference_shift: int = 1  # px each way a reference may be shifted to match (misregistration)
     reference_axial_search: int = 8  # px each way a reference may slide along the axis to match a band (a thread's phase differs from part to part)
+    texture_model: bool = False  # also judge each pixel's texture against a Gaussian model of good texture (scae_tf/texture.py); scae train turns it on for surfaces
     reference_bands: int = 4  # bands of columns along the canonical axis, each choosing its own nearest references (head and thread need not match the same good part)
     # post-processor details (scae_tf/postprocess)
     neighbour_statistic: str = "median"  # median | mean of the 8-connected object neighbours | none (no comparison)

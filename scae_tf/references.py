@@ -23,6 +23,7 @@ import numpy as np
 
 from scae_tf.config import PostprocessConfig
 from scae_tf.residual import gaussian_blur, residual_map
+from scae_tf.texture import TextureModel
 
 MAX_REFERENCE_BYTES = 12 * 2**20  # stored as 8-bit crops inside calibration.json; more references are subsampled
 SEARCH_DOWNSAMPLE = 2  # the nearest references are chosen on crops at 1/this resolution (4x fewer operations)
@@ -188,20 +189,31 @@ class GoodReferences:
             return cls(archive["crops"])
 
 
+def uses_references(config: PostprocessConfig, references: GoodReferences | TextureModel | None) -> bool:
+    """Whether ``config`` has the residual also taken against ``references`` (the switch for their kind is on)."""
+    if isinstance(references, TextureModel):
+        return config.texture_model
+    return references is not None and config.reference_neighbours > 0
+
+
 def part_residual(
-    crop: np.ndarray, reconstruction: np.ndarray, config: PostprocessConfig, references: GoodReferences | None
+    crop: np.ndarray, reconstruction: np.ndarray, config: PostprocessConfig, references: GoodReferences | TextureModel | None
 ) -> np.ndarray:
-    """The residual the post-processor judges: the CAE's (``residual_map``) or, with references and
-    ``config.reference_neighbours`` > 0, its geometric mean with the residual against the nearest goods."""
+    """The residual the post-processor judges: the CAE's (``residual_map``) or, when ``uses_references``,
+    its geometric mean with the residual against the nearest good crops, or with the distance to good
+    texture (``scae_tf/texture.py``)."""
     residual = residual_map(crop, reconstruction, config)
-    if references is None or config.reference_neighbours <= 0:
+    if not uses_references(config, references):
         return residual
-    against_goods = references.residual(
-        crop,
-        config.reference_neighbours,
-        config.reference_shift,
-        config.residual_smooth_sigma,
-        config.reference_bands,
-        config.reference_axial_search,
-    )
+    if isinstance(references, TextureModel):
+        against_goods = references.distance(crop)
+    else:
+        against_goods = references.residual(
+            crop,
+            config.reference_neighbours,
+            config.reference_shift,
+            config.residual_smooth_sigma,
+            config.reference_bands,
+            config.reference_axial_search,
+        )
     return np.sqrt(np.maximum(residual, 0.0) * against_goods).astype(np.float32)

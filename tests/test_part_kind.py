@@ -290,7 +290,7 @@ def test_an_unfinished_run_can_be_rerun_with_other_settings(tmp_path, caplog):
 
 
 @pytest.mark.parametrize(("kind", "references"), [("elongated", 5), ("compact", 0), ("surface", 0)])
-def test_nearest_good_references_only_for_elongated_parts(kind, references):
+def test_nearest_good_references_only_for_elongated_parts_and_good_texture_only_for_surfaces(kind, references):
     from scae_tf.config import RunConfig
     from scae_tf.part_kind import KindDecision
     from scae_tf.training.run import _with_kind
@@ -298,4 +298,5 @@ def test_nearest_good_references_only_for_elongated_parts(kind, references):
     decision = KindDecision(kind, "none" if kind == "compact" else "pose", 1.0, 0.1, 3.0, 0.0, 0.0, "test")
     post = _with_kind(RunConfig(), decision).postprocess
     assert post.reference_neighbours == references
+    assert post.texture_model == (kind == "surface")
     assert post.per_position_zscore == (kind != "surface")

@@ -299,14 +299,15 @@ def _with_kind(config: RunConfig, decision: KindDecision) -> RunConfig:
     positions that mean something) and one zone. Nearest good references only for elongated parts:
     they explain structure good parts share out of phase (threads); on a compact part's mottled finish
     they explained nothing and cost false alarms (synthetic washer, two seeds: AUROC 0.755 -> 0.650,
-    0.705 -> 0.677), and a surface has nothing aligned to compare with."""
+    0.705 -> 0.677), and a surface has nothing aligned to compare with: its residual is taken against
+    a model of good texture instead (scae_tf/texture.py)."""
     preprocess = dataclasses.replace(config.preprocess, kind=decision.kind, fixtured=decision.fixtured if decision.kind == "compact" else None)
     config = dataclasses.replace(config, preprocess=preprocess)
     post = config.postprocess
     if decision.kind != "elongated":
         post = dataclasses.replace(post, reference_neighbours=0)
     if decision.kind == "surface":
-        post = dataclasses.replace(post, zones=1, per_position_zscore=False)
+        post = dataclasses.replace(post, zones=1, per_position_zscore=False, texture_model=True)
     return dataclasses.replace(config, postprocess=post)
 
 
@@ -445,8 +446,9 @@ def _train(data: Path, out: Path, config: RunConfig, samples, callbacks, started
     log.info("cae: best val_loss %.5f at epoch %d of %d", cae_state.best, cae_state.best_epoch, cae_state.epoch)
 
     # _with_kind left reference_neighbours > 0 for elongated parts only (never a surface's tiles)
-    references = GoodReferences.from_crops(train_crops) if config.postprocess.reference_neighbours > 0 else None
-    calibrated = _calibrate(out, config, preprocessor, segmenter, cae, val_works, val_paths, references)
+    post = config.postprocess
+    references = GoodReferences.from_crops(train_crops) if post.reference_neighbours > 0 and not post.texture_model else None
+    calibrated = _calibrate(out, config, preprocessor, segmenter, cae, val_works, val_paths, references, train_works, train_paths)
     save_json(config, run.config_file)  # with the fitted crop size
     summary = {
         "segmenter": seg_metrics,
@@ -513,13 +515,17 @@ def _calibrate(
     works: list[np.ndarray],
     names: list[str],
     references: GoodReferences | None,
+    train_works: list[np.ndarray],
+    train_names: list[str],
 ) -> bool:
     """Last step: the decision threshold from the validation (good) images, with the training crops
     as good references -> calibration.json."""
     from scae_tf.backends.keras_backend import KerasBackend
-    from scae_tf.calibration import calibrate
+    from scae_tf.calibration import calibrate, good_references
 
     backend = KerasBackend(segmenter, cae)
+    if config.postprocess.texture_model:  # good texture from the training images, never the calibration ones
+        references = good_references(backend, preprocessor, train_works, train_names, texture=True)
     calibration = calibrate(backend, preprocessor, config.postprocess, works, names, references)
     calibration.save(RunDir(out).calibration_file)
     log.info("calibration written from %d validation images", len(works) - len(calibration.skipped_images))
