@@ -3,6 +3,7 @@ images, the no-part verdict and out-of-distribution warnings (small synthetic im
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 
@@ -10,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from scae_tf.calibration import calibrate
+from scae_tf.calibration import calibrate, good_references
 from scae_tf.config import PostprocessConfig, PreprocessConfig
 from scae_tf.imageio import write_png
 from scae_tf.part_kind import foreground_mask, infer_part_kind, part_is_darker
@@ -266,6 +267,15 @@ def test_surface_is_analysed_whole_in_tiles():
     assert result.anomalous and result.object_mask.all() and result.reconstruction.shape == (96, 160)
     peak_y, peak_x = np.unravel_index(np.argmax(result.anomaly_map), result.anomaly_map.shape)
     assert 32 <= peak_y <= 51 and 52 <= peak_x <= 108
+
+    # judged against good texture too (what `scae train` does for surfaces): the scratch is still found
+    textured = dataclasses.replace(post, texture_model=True, reference_neighbours=0)
+    texture_model = good_references(TileBackend(), pre, [pre.work_image(texture()) for _ in range(8)], texture=True)
+    calibration = calibrate(TileBackend(), pre, textured, [pre.work_image(texture()) for _ in range(8)], references=texture_model)
+    assert calibration.references is texture_model
+    result = InspectionPipeline(TileBackend(), state, calibration, textured).inspect(texture(scratch=True))
+    peak_y, peak_x = np.unravel_index(np.argmax(result.anomaly_map), result.anomaly_map.shape)
+    assert result.anomalous and 32 <= peak_y <= 51 and 52 <= peak_x <= 108
 
 
 def test_an_unfinished_run_can_be_rerun_with_other_settings(tmp_path, caplog):
