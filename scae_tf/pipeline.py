@@ -34,7 +34,7 @@ class InspectionResult:
     anomalous: bool
     score: float  # continuous image score, higher = more anomalous (max d over candidates)
     threshold: float  # calibrated threshold on score; anomalous == score > threshold
-    anomaly_map: np.ndarray  # float32 (work_size, work_size), image coordinates, 0 off the object
+    anomaly_map: np.ndarray  # float32 (work_size, work_size), image coordinates, 0 off the analysed region (the object grown by postprocess.analysis_dilation)
     object_mask: np.ndarray  # bool (work_size, work_size)
     pose: Pose
     patches: PatchTable
@@ -116,9 +116,11 @@ class InspectionPipeline:
         times["reconstruct"] = after_reconstruct - after_pose
 
         references = self.calibration.references if self.calibration is not None else None
-        residual = part_residual(crop, reconstruction, self.config, references)
+        # the calibration's settings: a file written before a residual setting existed keeps the value it was made with
+        residual = part_residual(crop, reconstruction, self.postprocessor.config, references)
         decision = self.postprocessor(residual, crop_mask)
-        anomaly_map = warp_to_image(decision.pixel_map, pose, work.shape[:2]) * object_mask
+        # the analysed region, not only the object: missing material (a cut tip) shows just outside the mask
+        anomaly_map = warp_to_image(decision.pixel_map, pose, work.shape[:2])
         flagged = [
             self._flagged_patch(decision.patches, i, pose, work.shape[:2], input_shape)
             for i in np.flatnonzero(decision.patches.flagged)

@@ -9,6 +9,7 @@ every good part, is calibrated away.
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 import types
 
@@ -21,7 +22,9 @@ from scae_tf.config import PostprocessConfig, PreprocessConfig, RunConfig, save_
 from scae_tf.errors import ScaeError
 from scae_tf.imageio import read_image, resize, write_png
 from scae_tf.pipeline import STAGES, InspectionPipeline, load_pipeline
+from scae_tf.pose import warp_to_image
 from scae_tf.preprocessing import Preprocessor, fit_preprocess_state
+from scae_tf.references import GoodReferences, part_residual
 
 SIZE = 256
 INPUT_SHAPE = (320, 384)  # (height, width): inputs are not square and not the work size
@@ -109,7 +112,11 @@ def test_result_follows_the_contract(pipeline):
     result = pipeline.inspect(image)
     assert result.anomaly_map.shape == (SIZE, SIZE) and result.anomaly_map.dtype == np.float32
     assert result.object_mask.shape == (SIZE, SIZE) and result.object_mask.dtype == bool
-    assert result.anomaly_map[~result.object_mask].max() == 0.0 and result.anomaly_map.min() >= 0.0
+    # the map covers the analysed region (the object grown by analysis_dilation crop px), where a cut tip shows
+    radius = math.ceil(pipeline.config.analysis_dilation / pipeline.state.crop_scale) + 1
+    grown = cv2.dilate(result.object_mask.astype(np.uint8), np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)).astype(bool)
+    assert result.anomaly_map[~grown].max() == 0.0 and result.anomaly_map.min() >= 0.0
+    assert np.array_equal(result.anomaly_map, warp_to_image(result.crop_anomaly_map, result.pose, (SIZE, SIZE)))
     assert result.crop.shape == result.reconstruction.shape == result.residual.shape == (64, 192)
     assert result.crop_mask.shape == (64, 192) and result.crop_anomaly_map.shape == (64, 192)
     assert result.input_shape == INPUT_SHAPE
@@ -198,3 +205,24 @@ def test_load_pipeline_rejects_a_non_folder_and_a_corrupt_calibration(tmp_path, 
     (run_dir / "calibration.json").write_text("{")
     with pytest.raises(ScaeError, match="corrupt calibration"):
         load_pipeline(run_dir)
+
+
+def test_the_residual_is_taken_with_the_calibrations_settings(trained):
+    """A bundle's config.json written before a residual setting existed takes today's default for it; the
+    calibration knows the value its statistics were made with, and inspection must use that one."""
+    state, calibration = trained
+    rng = np.random.default_rng(4)
+    pre = Preprocessor(state)
+    crops = [pre.prepare_image(FakeBackend().segment, resize(draw_screw(rng)[0], SIZE), work=True).crop for _ in range(6)]
+    references = GoodReferences.from_crops(np.roll(np.stack(crops), 4, axis=2))  # out of phase: sliding matters
+    made_before = dataclasses.replace(
+        calibration,
+        config=dataclasses.replace(calibration.config, reference_axial_search=0),
+        references=references,
+        legacy_fields=("reference_axial_search",),
+    )
+    assert POST.reference_axial_search > 0  # today's default, as an older config.json reads
+    result = InspectionPipeline(FakeBackend(), state, made_before, POST).inspect(draw_screw(rng)[0])
+    as_made = part_residual(result.crop, result.reconstruction, made_before.config, references)
+    assert np.array_equal(result.residual, as_made)
+    assert not np.array_equal(as_made, part_residual(result.crop, result.reconstruction, POST, references))
