@@ -526,6 +526,7 @@ def _calibrate(
     backend = KerasBackend(segmenter, cae)
     if config.postprocess.texture_model:  # good texture from the training images, never the calibration ones
         references = good_references(backend, preprocessor, train_works, train_names, texture=True)
+        log.info("model of good texture fitted on %d training images (residual x distance to it)", len(train_works))
     calibration = calibrate(backend, preprocessor, config.postprocess, works, names, references)
     calibration.save(RunDir(out).calibration_file)
     log.info("calibration written from %d validation images", len(works) - len(calibration.skipped_images))
