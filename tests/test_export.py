@@ -266,3 +266,36 @@ def test_int8_segmenter_is_kept_only_when_its_masks_agree_with_keras(monkeypatch
     lite = LiteModel(model, 1, "segmenter")
     assert lite(inputs[0]).shape == (32, 32)
     assert lite.quantized_io == (expected == "int8")
+
+
+def test_a_model_xnnpack_refuses_runs_on_the_builtin_kernels(monkeypatch, caplog):
+    """XNNPACK can refuse an int8 graph at prepare time (seen once after a fast-mode training); the model
+    must still load and give the same results, up to int8 rounding, with the built-in kernels."""
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    from scae_tf.backends import litert
+    from scae_tf.config import UnetConfig
+    from scae_tf.exporting.convert import convert_model
+    from scae_tf.models import build_unet
+
+    unet = build_unet((32, 32, 1), UnetConfig(base_filters=4, depth=2, input_downsample=1))
+    inputs = [np.random.default_rng(i).random((32, 32, 1)).astype(np.float32) for i in range(4)]
+    model = convert_model(unet, "int8", lambda: iter(inputs))
+    expected = litert.LiteModel(model, 1, "segmenter")(inputs[0])
+
+    class RefusingXnnpack(Interpreter):
+        def __init__(self, *args, experimental_op_resolver_type=OpResolverType.AUTO, **kwargs):
+            super().__init__(*args, experimental_op_resolver_type=experimental_op_resolver_type, **kwargs)
+            self.resolver = experimental_op_resolver_type
+
+        def allocate_tensors(self):
+            if self.resolver != OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES:
+                raise RuntimeError("failed to create XNNPACK runtimeNode number 25 (TfLiteXNNPackDelegate) failed to prepare.")
+            return super().allocate_tensors()
+
+    RefusingXnnpack.__module__ = Interpreter.__module__  # where the runtime's OpResolverType is found
+    monkeypatch.setattr(litert, "interpreter_class", lambda: (RefusingXnnpack, "ai_edge_litert"))
+    with caplog.at_level("WARNING"):
+        lite = litert.LiteModel(model, 1, "segmenter")
+    assert "XNNPACK cannot run this model" in caplog.text and lite.interpreter.resolver == OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    assert np.abs(lite(inputs[0]) - expected).max() <= 2 / 255  # int8 kernels round differently, by a step or so

@@ -12,12 +12,15 @@ same float32 contract whatever the export precision.
 from __future__ import annotations
 
 import importlib
+import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from scae_tf.errors import ScaeError
+
+log = logging.getLogger(__name__)
 
 # (module, attribute path) in order of preference.
 CANDIDATES = (
@@ -40,17 +43,31 @@ def interpreter_class() -> tuple[Any, str]:
     raise ScaeError("no TFLite interpreter installed; install the edge extra: pip install 'scae-tf[edge]' (ai-edge-litert)")
 
 
+def _builtin_kernels(interpreter_type: Any) -> Any:
+    """The runtime's op resolver without default delegates (XNNPACK), or None if it has none."""
+    resolver = getattr(importlib.import_module(interpreter_type.__module__), "OpResolverType", None)
+    return getattr(resolver, "BUILTIN_WITHOUT_DEFAULT_DELEGATES", None)
+
+
 class LiteModel:
     """A loaded TFLite model: ``model(x)`` maps a (H, W) or (H, W, C) float32 image to its output."""
 
     def __init__(self, model: str | Path | bytes, threads: int = 2, name: str = "model"):
         interpreter_type, self.runtime = interpreter_class()
-        if isinstance(model, bytes | bytearray):
-            self.interpreter = interpreter_type(model_content=bytes(model), num_threads=threads)
-        else:
-            self.interpreter = interpreter_type(model_path=str(model), num_threads=threads)
-        self.interpreter.allocate_tensors()
+        source = {"model_content": bytes(model)} if isinstance(model, bytes | bytearray) else {"model_path": str(model)}
         self.name = name
+        try:
+            self.interpreter = interpreter_type(**source, num_threads=threads)
+            self.interpreter.allocate_tensors()
+        except RuntimeError as err:
+            without_delegates = _builtin_kernels(interpreter_type)
+            if "XNNPACK" not in str(err) or without_delegates is None:
+                raise
+            # XNNPACK refuses some int8 graphs at prepare time (e.g. a requantisation scale out of its range
+            # after a short training); the built-in kernels run them, more slowly, equal up to int8 rounding
+            log.warning("%s: XNNPACK cannot run this model (%s); using the built-in kernels", name, str(err).splitlines()[0])
+            self.interpreter = interpreter_type(**source, num_threads=threads, experimental_op_resolver_type=without_delegates)
+            self.interpreter.allocate_tensors()
         inputs = self.interpreter.get_input_details()
         outputs = self.interpreter.get_output_details()
         if len(inputs) != 1 or len(outputs) != 1:
