@@ -13,7 +13,7 @@ from scae_tf.calibration import Calibration, calibrate, good_references
 from scae_tf.config import PostprocessConfig
 from scae_tf.references import part_residual
 from scae_tf.residual import residual_map
-from scae_tf.texture import FEATURES, TextureModel, texture_features
+from scae_tf.texture import COLOUR_FEATURES, FEATURES, TextureModel, texture_features
 
 SIDE = 96
 
@@ -37,8 +37,23 @@ def test_features_are_per_pixel_and_ignore_a_change_of_illumination():
     assert features.shape == (SIDE, SIDE, FEATURES) and features.dtype == np.float32
     brighter = texture_features(surface + 0.1)  # the same grain under more light
     assert np.allclose(features[16:-16, 16:-16], brighter[16:-16, 16:-16], atol=1e-5)
-    colour = texture_features(np.repeat(surface[..., None], 3, axis=2))  # colour is judged on its gray level
-    assert np.allclose(features, colour, atol=1e-6)
+    colour = texture_features(np.repeat(surface[..., None], 3, axis=2))  # a neutral colour surface
+    assert colour.shape == (SIDE, SIDE, COLOUR_FEATURES)
+    assert np.allclose(features, colour[..., :FEATURES], atol=1e-6) and np.abs(colour[..., FEATURES:]).max() < 1e-6
+
+
+def test_a_colour_model_finds_a_stain_that_barely_changes_the_brightness():
+    rng = np.random.default_rng(5)
+    tint = np.asarray([0.9, 0.7, 0.5], np.float32)
+    model = TextureModel.fit([brushed(rng)[..., None] * tint for _ in range(8)])
+    good = brushed(rng)[..., None] * tint
+    stained = good.copy()
+    stained[40:56, 40:56] += np.asarray([-0.06, 0.03, 0.03], np.float32)  # hue shifts, the gray level stays
+    assert abs(float(stained.mean(axis=2)[40:56, 40:56].mean() - good.mean(axis=2)[40:56, 40:56].mean())) < 1e-6
+    inner = (slice(8, -8), slice(8, -8))
+    assert model.distance(stained)[48, 48] > 3 * model.distance(good)[inner].max()
+    with pytest.raises(ValueError, match="colour crops"):
+        model.distance(good.mean(axis=2))
 
 
 def test_a_scratch_across_the_grain_and_a_spot_stand_out_where_an_unseen_good_surface_does_not(model):
