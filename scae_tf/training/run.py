@@ -445,10 +445,7 @@ def _train(data: Path, out: Path, config: RunConfig, samples, callbacks, started
     }
     log.info("cae: best val_loss %.5f at epoch %d of %d", cae_state.best, cae_state.best_epoch, cae_state.epoch)
 
-    # _with_kind left reference_neighbours > 0 for elongated parts only (never a surface's tiles)
-    post = config.postprocess
-    references = GoodReferences.from_crops(train_crops) if post.reference_neighbours > 0 and not post.texture_model else None
-    calibrated = _calibrate(out, config, preprocessor, segmenter, cae, val_works, val_paths, references, train_works, train_paths)
+    calibrated = _calibrate(out, config, preprocessor, segmenter, cae, val_works, val_paths, train_works, train_paths, train_crops)
     save_json(config, run.config_file)  # with the fitted crop size
     summary = {
         "segmenter": seg_metrics,
@@ -514,19 +511,23 @@ def _calibrate(
     cae,
     works: list[np.ndarray],
     names: list[str],
-    references: GoodReferences | None,
     train_works: list[np.ndarray],
     train_names: list[str],
+    train_crops: np.ndarray,
 ) -> bool:
-    """Last step: the decision threshold from the validation (good) images, with the training crops
-    as good references -> calibration.json."""
+    """Last step: the decision threshold from the validation (good) images, with what the residual is
+    also taken against made from the training images (never the calibration ones) -> calibration.json."""
     from scae_tf.backends.keras_backend import KerasBackend
     from scae_tf.calibration import calibrate, good_references
 
     backend = KerasBackend(segmenter, cae)
-    if config.postprocess.texture_model:  # good texture from the training images, never the calibration ones
+    post = config.postprocess
+    references = None
+    if post.texture_model:  # whole frames: a surface's training crops are tiles, whose borders are not its texture
         references = good_references(backend, preprocessor, train_works, train_names, texture=True)
         log.info("model of good texture fitted on %d training images (residual x distance to it)", len(train_works))
+    elif post.reference_neighbours > 0:  # _with_kind leaves it > 0 for elongated parts only
+        references = GoodReferences.from_crops(train_crops)
     calibration = calibrate(backend, preprocessor, config.postprocess, works, names, references)
     calibration.save(RunDir(out).calibration_file)
     log.info("calibration written from %d validation images", len(works) - len(calibration.skipped_images))
