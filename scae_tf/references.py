@@ -46,7 +46,8 @@ class GoodReferences:
 
     crops: np.ndarray
     _search: dict[int, tuple[np.ndarray, np.ndarray]] = field(init=False, repr=False, compare=False)
-    # {reach: (downsampled gray crops column-major (n, w + 2 reach, h), edge-padded by reach columns; their squares summed per column)}
+    # {reach: (downsampled gray crops column-major (n, w + 2 reach, h), edge-padded by reach columns; their squares summed per column)};
+    # one padding is kept, the plain crops are its middle
     _padded: dict[tuple[int, int], np.ndarray] = field(init=False, repr=False, compare=False)  # {(rows, columns): float crops edge-padded by them}
 
     def __post_init__(self) -> None:
@@ -120,13 +121,15 @@ class GoodReferences:
 
     def _search_padded(self, reach: int) -> tuple[np.ndarray, np.ndarray]:
         """The search images edge-padded by ``reach`` columns each side, and their squares summed per
-        column; the plain ones and one padding are kept (inspection reuses it)."""
-        if reach not in self._search:
-            search = np.pad(self._search[0][0], ((0, 0), (reach, reach), (0, 0)), mode="edge")
-            for key in [key for key in self._search if key != 0]:
-                del self._search[key]
-            self._search[reach] = (search, (search * search).sum(axis=2))
-        return self._search[reach]
+        column; one padding is kept (inspection reuses it)."""
+        ((current, (search, squares)),) = self._search.items()
+        if current != reach:
+            plain = search[:, current : search.shape[1] - current]
+            search = np.pad(plain, ((0, 0), (reach, reach), (0, 0)), mode="edge")
+            squares = (search * search).sum(axis=2)
+            self._search.clear()
+            self._search[reach] = (search, squares)
+        return search, squares
 
     def _padded_floats(self, rows: int, columns: int) -> np.ndarray:
         """The references as floats, edge-padded by ``rows`` and ``columns`` px; one padding is kept
