@@ -49,7 +49,7 @@ def texture_features(crop: np.ndarray) -> np.ndarray:
         gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3)
         features += [gx * gx, gy * gy, gx * gy]
     if colour:
-        red, green, blue = (np.ascontiguousarray(image[..., c]) for c in range(3))
+        red, green, blue = image[..., 0], image[..., 1], image[..., 2]  # the differences below are new contiguous arrays
         features += [_high_pass(red - green), _high_pass((red + green) / 2 - blue)]
     return np.stack([cv2.GaussianBlur(f, (0, 0), POOLING_SIGMA) for f in features], axis=-1)
 
