@@ -250,8 +250,8 @@ def crop_residual(
     """(residual, crop mask) of one work image: segment -> canonical crop -> reconstruct -> residual.
     Raises ``ScaeError`` when no part is found (the caller skips the image)."""
     crop, crop_mask = _canonical_crop(backend, preprocessor, work)
-    reconstruction = preprocessor.reconstruct(backend.reconstruct, crop)
-    return part_residual(crop, reconstruction, config, references), crop_mask
+    reconstruction = preprocessor.reconstruct(backend.reconstruct, crop, crop_mask)
+    return part_residual(crop, reconstruction, config, references, preprocessor.analysis_box(crop_mask)), crop_mask
 
 
 def _canonical_crop(backend: Any, preprocessor: Any, work: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -270,15 +270,18 @@ def good_references(
     for surfaces, whose texture has no aligned counterpart); None when no part is found at all."""
     if not texture and not preprocessor.segments:
         return None
-    crops = []
+    crops, masks = [], []
     for index, work in enumerate(works):
         try:
-            crops.append(_canonical_crop(backend, preprocessor, work)[0])
+            crop, mask = _canonical_crop(backend, preprocessor, work)
         except ScaeError as err:
             log.warning("reference image %s skipped: %s", names[index] if names is not None else f"#{index}", err)
+            continue
+        crops.append(crop)
+        masks.append(mask)
     if not crops:
         return None
-    return TextureModel.fit(crops) if texture else GoodReferences.from_crops(np.stack(crops))
+    return TextureModel.fit(crops, masks) if texture else GoodReferences.from_crops(np.stack(crops))
 
 
 def calibrate(

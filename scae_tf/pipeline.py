@@ -111,13 +111,13 @@ class InspectionPipeline:
         after_pose = time.perf_counter()
         times["pose"] = after_pose - after_segment
 
-        reconstruction = pre.reconstruct(self.backend.reconstruct, crop)
+        reconstruction = pre.reconstruct(self.backend.reconstruct, crop, crop_mask)
         after_reconstruct = time.perf_counter()
         times["reconstruct"] = after_reconstruct - after_pose
 
         references = self.calibration.references if self.calibration is not None else None
         # the calibration's settings: a file written before a residual setting existed keeps the value it was made with
-        residual = part_residual(crop, reconstruction, self.postprocessor.config, references)
+        residual = part_residual(crop, reconstruction, self.postprocessor.config, references, pre.analysis_box(crop_mask))
         decision = self.postprocessor(residual, crop_mask)
         # the analysed region, not only the object: missing material (a cut tip) shows just outside the mask
         anomaly_map = warp_to_image(decision.pixel_map, pose, work.shape[:2])

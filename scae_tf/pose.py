@@ -153,8 +153,8 @@ def identity_pose(work_shape: tuple[int, int], crop_size: tuple[int, int]) -> Po
     )
 
 
-def warp_to_crop(image_or_mask: np.ndarray, pose: Pose) -> np.ndarray:
-    """Warp a work-image-sized image (linear, border replicated) or bool mask (nearest, 0 outside)."""
+def warp_to_crop(image_or_mask: np.ndarray, pose: Pose, reflect: bool = False) -> np.ndarray:
+    """Warp a work-image-sized image (linear, border replicated, or reflected) or bool mask (nearest, 0 outside)."""
     height, width = pose.crop_size
     matrix = pose.matrix()
     if image_or_mask.dtype == bool:
@@ -164,7 +164,8 @@ def warp_to_crop(image_or_mask: np.ndarray, pose: Pose) -> np.ndarray:
         )
         return warped.astype(bool)
     image = np.asarray(image_or_mask, dtype=np.float32)
-    return cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    border = cv2.BORDER_REFLECT_101 if reflect else cv2.BORDER_REPLICATE
+    return cv2.warpAffine(image, matrix, (width, height), flags=cv2.INTER_LINEAR, borderMode=border)
 
 
 def warp_to_image(crop_map: np.ndarray, pose: Pose, work_shape: tuple[int, int]) -> np.ndarray:

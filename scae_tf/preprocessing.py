@@ -27,11 +27,14 @@ from scae_tf.illumination import IlluminationReference, fit_illumination_referen
 from scae_tf.imageio import read_image, resize, to_gray
 from scae_tf.part_kind import ROTATION_MIN_RATIO, KindDecision, axial_mean, fill_holes, mask_shape  # noqa: F401 - fill_holes re-exported
 from scae_tf.pose import Pose, estimate_pose, identity_pose, object_extent, principal_axis, warp_to_crop
+from scae_tf.texture import ILLUMINATION_SIGMA
 
 STATE_VERSION = 2  # 2: part kind, alignment, channels, aspect-keeping work frame, training ranges (1 still loads)
 HEAD_HEIGHT_FILL = 0.9  # the widest part (95th percentile over training images) fills at most this of crop_height
 COMPACT_FILL = 0.85  # compact parts: the largest aligned part (98th percentile) fills this of the crop
 MIN_CROP_SIDE = 64  # compact crops are at least this (MS-SSIM's scales need room)
+BOX_MARGIN = int(4 * ILLUMINATION_SIGMA)  # px around a surface image in its frame where the residual is still computed (the widest smoothing's reach)
+SURFACE_FRAME_LIMIT = 2.0  # surfaces: the frame side is at most this x the median training side (bounds the cost of one huge image)
 MIN_PART_PIXELS = 16  # a mask with fewer pixels is no part
 MIN_AREA_SHARE = 0.2  # a part below this share of the smallest training part is no part (missing or displaced)
 RANGE_MARGIN = 0.5  # out-of-distribution: outside the training range widened by this share of its width
@@ -74,6 +77,7 @@ class PreprocessState:
     reference_angle: float = 0.0  # alignment rotation: the training parts' mean axis angle (degrees)
     ranges: dict[str, list[float]] = field(default_factory=dict)  # accepted [low, high] per measure (OOD)
     frame_shape: tuple[int, int] | None = None  # surfaces: every image is analysed in this (H, W) work frame
+    work_scale: float = 0.0  # surfaces: every image is scaled by this one factor and centred in the frame (0: stretched to it, older states)
     tile: int = 0  # surfaces: the CAE sees tile x tile pieces of the frame (0: the CAE sees the whole crop)
     kind_decision: dict[str, Any] | None = None  # the figures the kind was chosen from (for reports)
 
@@ -94,6 +98,7 @@ class PreprocessState:
             "kind_decision": self.kind_decision,
             "frame_shape": None if self.frame_shape is None else list(self.frame_shape),
             "tile": self.tile,
+            "work_scale": self.work_scale,
         }
 
     def save(self, path: str | Path) -> None:
@@ -149,6 +154,7 @@ class PreprocessState:
                 frame = data.get("frame_shape")
                 state.frame_shape = None if frame is None else (int(frame[0]), int(frame[1]))
                 state.tile = int(data.get("tile") or 0)
+                state.work_scale = float(data.get("work_scale") or 0.0)
         except (KeyError, TypeError, ValueError, IndexError) as err:
             raise ScaeError(f"malformed pre-processing state ({err.__class__.__name__}: {err}); re-run `scae train`", path) from None
         if state.kind not in ("elongated", "compact", "surface") or state.channels not in (1, 3):
@@ -235,10 +241,29 @@ def fit_compact_crop(state: PreprocessState, masks: list[np.ndarray], multiple: 
     return state
 
 
+def surface_frame(shapes: list[tuple[int, ...]]) -> tuple[int, int]:
+    """The work frame every surface image is centred in: the largest training image on each side,
+    at most SURFACE_FRAME_LIMIT x the median side (a larger image is shrunk to fit, not cut)."""
+    sides = np.asarray([s[:2] for s in shapes], np.float64)
+    frame = np.minimum(sides.max(axis=0), np.ceil(SURFACE_FRAME_LIMIT * np.median(sides, axis=0)))
+    return int(frame[0]), int(frame[1])
+
+
+def surface_work_shape(image_shape: tuple[int, ...], scale: float, frame: tuple[int, int] | None) -> tuple[int, int]:
+    """(H, W) of a surface's work image: the image scaled by ``scale`` keeping its aspect (the grain
+    keeps its size whatever the image's size), shrunk further only when it would overflow ``frame``."""
+    height, width = int(image_shape[0]), int(image_shape[1])
+    if frame is not None:
+        scale = min(scale, frame[0] / height, frame[1] / width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
 def fit_surface_frame(state: PreprocessState, works: list[np.ndarray], multiple: int) -> PreprocessState:
-    """Surfaces: the whole image is the part, analysed in one work frame (the training images'
-    median work shape) and reconstructed in square tiles of about the configured crop height."""
-    frame = tuple(int(v) for v in np.median([w.shape[:2] for w in works], axis=0))
+    """Surfaces: the whole image is the part, analysed in one work frame and reconstructed in square
+    tiles of about the configured crop height. With a ``work_scale`` the works keep their own shapes
+    and the frame holds the largest (``surface_frame``); older states stretched each to the median."""
+    shapes = [w.shape[:2] for w in works]
+    frame = surface_frame(shapes) if state.work_scale > 0 else tuple(int(v) for v in np.median(shapes, axis=0))
     tile = max(2 * multiple, min(max(state.config.crop_height, MIN_CROP_SIDE), min(frame)) // multiple * multiple)
     state.frame_shape = (frame[0], frame[1])
     state.tile = int(tile)
@@ -327,7 +352,7 @@ def fit_preprocess_state(
         crops, crop_masks = [], []
         for work, mask in zip(works, masks, strict=True):
             pose = preprocessor.pose(work, mask)
-            crops.append(warp_to_crop(work, pose))
+            crops.append(warp_to_crop(work, pose, reflect=preprocessor.keeps_shape))
             crop_masks.append(warp_to_crop(mask, pose))
         state.illumination = fit_illumination_reference(crops, crop_masks)
     state.ranges = fit_ranges([part_measures(w, m, state) for w, m in zip(works, masks, strict=True)])
@@ -373,9 +398,29 @@ class Preprocessor:
         return read_image(path, gray=self.state.channels == 1)
 
     def work_shape(self, image_shape: tuple[int, ...]) -> tuple[int, int]:
+        if self.state.work_scale > 0:
+            return surface_work_shape(image_shape, self.state.work_scale, self.state.frame_shape)
         if self.state.frame_shape is not None:
             return self.state.frame_shape
         return work_shape_for(image_shape, self.config.work_size, self.state.keep_aspect)
+
+    @property
+    def keeps_shape(self) -> bool:
+        """Images of any size and aspect are analysed undistorted: a surface scaled by one factor and centred
+        in the frame, continued by reflection (its grain, not a smear) outside its mask."""
+        return self.state.work_scale > 0
+
+    def analysis_box(self, crop_mask: np.ndarray) -> tuple[slice, slice] | None:
+        """The window of the crop the residual needs (None: all of it): for a surface that keeps its
+        shape, its image plus BOX_MARGIN px (the residual's smoothing reaches no further)."""
+        if not self.keeps_shape:
+            return None
+        rows, cols = np.nonzero(np.any(crop_mask, axis=1))[0], np.nonzero(np.any(crop_mask, axis=0))[0]
+        if rows.size == 0:
+            return None
+        height, width = crop_mask.shape[:2]
+        return (slice(max(0, rows[0] - BOX_MARGIN), min(height, rows[-1] + 1 + BOX_MARGIN)),
+                slice(max(0, cols[0] - BOX_MARGIN), min(width, cols[-1] + 1 + BOX_MARGIN)))
 
     @property
     def cae_shape(self) -> tuple[int, int]:
@@ -389,8 +434,9 @@ class Preprocessor:
         tile = self.state.tile
         return [crop[y : y + tile, x : x + tile] for y in tile_origins(crop.shape[0], tile) for x in tile_origins(crop.shape[1], tile)]
 
-    def reconstruct(self, reconstruct: SegmentFn, crop: np.ndarray) -> np.ndarray:
-        """The CAE's reconstruction of ``crop``: tile by tile for surfaces (overlaps averaged)."""
+    def reconstruct(self, reconstruct: SegmentFn, crop: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+        """The CAE's reconstruction of ``crop``: tile by tile for surfaces (overlaps averaged; a tile
+        with no pixel of ``mask``, the frame around a small image, is not reconstructed: it stays as is)."""
         if not self.state.tile:
             return np.asarray(reconstruct(crop), dtype=np.float32).reshape(crop.shape)
         tile = self.state.tile
@@ -399,7 +445,8 @@ class Preprocessor:
         for y in tile_origins(crop.shape[0], tile):
             for x in tile_origins(crop.shape[1], tile):
                 piece = crop[y : y + tile, x : x + tile]
-                total[y : y + tile, x : x + tile] += np.asarray(reconstruct(piece), np.float32).reshape(piece.shape)
+                inside = mask is None or mask[y : y + tile, x : x + tile].any()
+                total[y : y + tile, x : x + tile] += np.asarray(reconstruct(piece), np.float32).reshape(piece.shape) if inside else piece
                 weight[y : y + tile, x : x + tile] += 1.0
         return total / (weight[..., None] if total.ndim == 3 else weight)
 
@@ -449,7 +496,7 @@ class Preprocessor:
     def canonical(self, work: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray, Pose]:
         """(crop, crop mask, pose): the part in canonical pose, illumination-normalised when enabled."""
         pose = self.pose(work, mask)
-        crop = warp_to_crop(work, pose)
+        crop = warp_to_crop(work, pose, reflect=self.keeps_shape)
         crop_mask = warp_to_crop(mask, pose)
         if self.config.normalize_illumination and self.state.illumination is not None:
             crop = normalize_illumination(crop, crop_mask, self.state.illumination)

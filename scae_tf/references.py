@@ -200,11 +200,22 @@ def uses_references(config: PostprocessConfig, references: GoodReferences | Text
 
 
 def part_residual(
-    crop: np.ndarray, reconstruction: np.ndarray, config: PostprocessConfig, references: GoodReferences | TextureModel | None
+    crop: np.ndarray,
+    reconstruction: np.ndarray,
+    config: PostprocessConfig,
+    references: GoodReferences | TextureModel | None,
+    box: tuple[slice, slice] | None = None,
 ) -> np.ndarray:
     """The residual the post-processor judges: the CAE's (``residual_map``) or, when ``uses_references``,
     its geometric mean with the residual against the nearest good crops, or with the distance to good
-    texture (``scae_tf/texture.py``)."""
+    texture (``scae_tf/texture.py``). ``box``: only this window is computed, zero elsewhere (a small
+    surface in a large frame, ``Preprocessor.analysis_box``; not with aligned references, which are positional)."""
+    if box is not None:
+        if isinstance(references, GoodReferences) and uses_references(config, references):
+            raise ValueError("a residual against aligned good references needs the whole crop")
+        full = np.zeros(crop.shape[:2], np.float32)
+        full[box] = part_residual(crop[box], reconstruction[box], config, references)
+        return full
     residual = residual_map(crop, reconstruction, config)
     if not uses_references(config, references):
         return residual

@@ -80,12 +80,15 @@ class TextureModel:
         object.__setattr__(self, "_whitening", whitening.astype(np.float32))
 
     @classmethod
-    def fit(cls, crops: np.ndarray | list[np.ndarray]) -> TextureModel:
-        """Fit on good crops in [0, 1] (each (h, w) or (h, w, c); sizes may differ)."""
+    def fit(cls, crops: np.ndarray | list[np.ndarray], masks: list[np.ndarray] | None = None) -> TextureModel:
+        """Fit on good crops in [0, 1] (each (h, w) or (h, w, c); sizes may differ), on the pixels
+        of their ``masks`` when given (a frame's padding is not the surface)."""
         features = [texture_features(crop) for crop in crops]
         if not features or len({f.shape[2] for f in features}) != 1:
             raise ValueError("a texture model needs at least one good crop, all gray or all colour")
         n = features[0].shape[2]
+        if masks is not None:
+            features = [f[np.asarray(m, bool)] for f, m in zip(features, masks, strict=True)]
         data = np.concatenate([f.reshape(-1, n)[::SAMPLE_STEP] for f in features]).astype(np.float64)
         mean = data.mean(axis=0)
         covariance = np.cov(data, rowvar=False)

@@ -215,3 +215,30 @@ def test_per_type_auroc_from_image_list():
         {"label": 1, "defect_type": "scratch", "scores": {"m": 0.15}},
     ]
     assert quality.per_type_auroc(images, "m", "scores") == {"pit": 1.0, "scratch": 0.5}
+
+
+def test_varied_sizes_copy_keeps_each_defect_and_its_mask_aligned(tmp_path):
+    """benchmarks.varied_sizes: images of many sizes and aspects (<= 3:1), each defect mostly kept,
+    masks cut like their images; deterministic; a non-empty --out is refused."""
+    import cv2
+
+    from benchmarks.varied_sizes import write_varied
+    from scae_tf.errors import ScaeError
+    from scae_tf.synthetic import generate_dataset
+
+    data = tmp_path / "surface"
+    generate_dataset(data, part="surface", size=128, n_train=4, n_test_good=2, n_per_defect=1, seed=0)
+    count = write_varied(data, tmp_path / "a", seed=3)
+    write_varied(data, tmp_path / "b", seed=3)
+    images = sorted((tmp_path / "a").rglob("*.jpg"))
+    assert count == len(images) > 6
+    shapes = {cv2.imread(str(p), 0).shape for p in images}
+    assert len(shapes) > 3 and all(max(s) <= 3 * min(s) and min(s) >= 0.3 * 128 - 1 for s in shapes)
+    for mask_path in (tmp_path / "a" / "ground_truth").rglob("*_mask.png"):
+        image = tmp_path / "a" / "test" / mask_path.parent.name / mask_path.name.replace("_mask.png", ".jpg")
+        original = cv2.imread(str(data / "ground_truth" / mask_path.parent.name / mask_path.name), 0)
+        mask = cv2.imread(str(mask_path), 0)
+        assert mask.shape == cv2.imread(str(image), 0).shape and (mask > 127).sum() >= 0.8 * (original > 127).sum() > 0
+    assert (tmp_path / "b" / images[0].relative_to(tmp_path / "a")).read_bytes() == images[0].read_bytes()
+    with pytest.raises(ScaeError, match="not empty"):
+        write_varied(data, tmp_path / "a")

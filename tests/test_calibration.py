@@ -171,8 +171,11 @@ class IdentityPreprocessor:
             return Prepared(work, mask, reason="no part found")
         return Prepared(work, mask, work.astype(np.float32), mask, None)
 
-    def reconstruct(self, reconstruct, crop):
+    def reconstruct(self, reconstruct, crop, mask=None):
         return reconstruct(crop)
+
+    def analysis_box(self, crop_mask):
+        return None
 
 
 def test_calibrate_runs_segment_crop_reconstruct_residual():

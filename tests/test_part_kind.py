@@ -278,6 +278,66 @@ def test_surface_is_analysed_whole_in_tiles():
     assert result.anomalous and 32 <= peak_y <= 51 and 52 <= peak_x <= 108
 
 
+def test_surfaces_of_any_size_keep_their_aspect_and_grain():
+    """Surface images of many sizes and aspects (cut tiles, strips): each keeps its shape and one
+    scale, centred in a frame holding the largest; outside the image the frame is not the part. A
+    scratch on a strip of a shape no training image had is found where it is; the same strip
+    without it is not flagged (stretching it into one frame would change its grain)."""
+    from scae_tf.preprocessing import SURFACE_FRAME_LIMIT, surface_frame
+
+    rng = np.random.default_rng(7)
+
+    def texture(shape, scratch=False):
+        image = cv2.GaussianBlur(rng.random(shape).astype(np.float32), (0, 0), 1.2) * 0.6 + 0.2
+        if scratch:
+            image[20:22, 40:90] = 0.95
+        return image
+
+    assert surface_frame([(100, 100), (60, 300), (120, 80)]) == (120, 200)  # largest per side, at most 2x the median
+    assert SURFACE_FRAME_LIMIT == 2.0
+    shapes = [(96, 160), (64, 192), (160, 96), (120, 120), (80, 200), (96, 128)] * 2
+    images = [texture(s) for s in shapes]
+    config = PreprocessConfig(work_size=96, seg_size=64, crop_height=64, crop_width=64, normalize_illumination=False)
+    base = initial_state(config, infer_part_kind([foreground_mask(i) for i in images]), 1, seg_shape_for((96, 160), 64, 16))
+    base.work_scale = 1.0
+    pre = Preprocessor(base)
+    works = [pre.work_image(i) for i in images]
+    assert [w.shape for w in works] == shapes  # one scale: nothing stretched
+    state = fit_preprocess_state(works, [np.ones(w.shape, bool) for w in works], config, base, 16)
+    pre = Preprocessor(state)
+    assert state.frame_shape == (160, 200) and pre.crop_size == (160, 200)
+    assert pre.work_image(np.zeros((400, 400), np.float32)).shape == (160, 160)  # larger than any: shrunk to fit, aspect kept
+
+    strip = texture((48, 150))
+    prepared = pre.prepare_image(None, strip)
+    assert prepared.work.shape == (48, 150) and prepared.crop_mask.sum() == 48 * 150
+    rows, cols = np.nonzero(prepared.crop_mask)
+    np.testing.assert_allclose(prepared.crop[rows.min() : rows.max() + 1, cols.min() : cols.max() + 1], strip, atol=1e-5)
+
+    class TileBackend:
+        calls = 0
+
+        def segment(self, image):
+            raise AssertionError("a surface is not segmented")
+
+        def reconstruct(self, tile):
+            TileBackend.calls += 1
+            return cv2.GaussianBlur(tile, (0, 0), 1.0)
+
+    small = pre.prepare_image(None, texture((40, 60)))
+    pre.reconstruct(TileBackend().reconstruct, small.crop, small.crop_mask)
+    assert 0 < TileBackend.calls < len(pre.cae_inputs(small.crop))  # the frame around a small image is not reconstructed
+    post = PostprocessConfig(patch_size=8, patch_stride=8, zones=1, per_position_zscore=False, texture_model=True, reference_neighbours=0)
+    model = good_references(TileBackend(), pre, [pre.work_image(texture(s)) for s in shapes], texture=True)
+    calibration = calibrate(TileBackend(), pre, post, [pre.work_image(texture(s)) for s in shapes], references=model)
+    pipeline = InspectionPipeline(TileBackend(), state, calibration, post)
+    scratched = pipeline.inspect(texture((48, 150), scratch=True))
+    assert scratched.anomalous and scratched.anomaly_map.shape == (48, 150)
+    peak_y, peak_x = np.unravel_index(np.argmax(scratched.anomaly_map), scratched.anomaly_map.shape)
+    assert 14 <= peak_y <= 28 and 34 <= peak_x <= 96
+    assert not pipeline.inspect(texture((48, 150))).anomalous
+
+
 def test_an_unfinished_run_can_be_rerun_with_other_settings(tmp_path, caplog):
     import dataclasses
 
@@ -310,3 +370,21 @@ def test_nearest_good_references_only_for_elongated_parts_and_good_texture_only_
     assert post.reference_neighbours == references
     assert post.texture_model == (kind == "surface")
     assert post.per_position_zscore == (kind != "surface")
+
+
+def test_a_model_that_keeps_shape_takes_any_aspect_without_warning_or_error(tmp_path):
+    """Surfaces of any size (``Preprocessor.keeps_shape``): evaluation takes test images of another
+    aspect and inspection does not warn about it; other models still refuse / warn."""
+    from types import SimpleNamespace
+
+    from scae_tf.errors import ScaeError
+    from scae_tf.evaluation.runner import ShapeGuard
+    from scae_tf.runtime.inspection import keeps_shape
+
+    surface = SimpleNamespace(preprocessor=SimpleNamespace(keeps_shape=True))
+    part = SimpleNamespace(preprocessor=SimpleNamespace(keeps_shape=False))
+    assert keeps_shape(surface) and not keeps_shape(part) and not keeps_shape(object())
+    ShapeGuard((100, 100), tmp_path / "a.png", keeps_shape(surface)).check((50, 300), tmp_path / "b.png")
+    with pytest.raises(ScaeError, match="aspect ratio"):
+        ShapeGuard((100, 100), tmp_path / "a.png", keeps_shape(part)).check((50, 300), tmp_path / "b.png")
+

@@ -170,3 +170,29 @@ def test_axial_search_matches_a_thread_phase_no_reference_has_and_still_finds_a_
     assert loud[16, 60] > 20 * slid[inner].max()
     indices, offsets = refs._nearest_in(refs._search_image(good[..., None]), 1, (24, 48), 8)
     assert indices[0] == 0 and abs(offsets[0]) == 6  # the half pitch, either way
+
+
+def test_a_residual_window_is_the_whole_crops_residual_inside_and_zero_outside():
+    """``part_residual(..., box)``: a small surface in a large frame is judged on its window only (the
+    same values away from the window's edge, zero outside); aligned references refuse a window."""
+    from scae_tf.preprocessing import BOX_MARGIN
+    from scae_tf.texture import TextureModel
+
+    rng = np.random.default_rng(2)
+    crops = [cv2.GaussianBlur(rng.random((160, 200)).astype(np.float32), (0, 0), 1.0) for _ in range(4)]
+    config = PostprocessConfig(texture_model=True, reference_neighbours=0)
+    model = TextureModel.fit(crops)
+    crop = crops[0]
+    reconstruction = cv2.GaussianBlur(crop, (0, 0), 1.5)
+    box = (slice(10, 150), slice(20, 180))
+    whole = part_residual(crop, reconstruction, config, model)
+    window = part_residual(crop, reconstruction, config, model, box)
+    inner = (slice(10 + BOX_MARGIN, 150 - BOX_MARGIN), slice(20 + BOX_MARGIN, 180 - BOX_MARGIN))
+    assert whole[inner].size > 5000
+    np.testing.assert_allclose(window[inner], whole[inner], rtol=1e-3, atol=1e-6 * float(whole.max()))
+    outside = np.ones(crop.shape, bool)
+    outside[box] = False
+    assert not window[outside].any() and window[box].all()
+    aligned = GoodReferences.from_crops(np.stack(crops))
+    with pytest.raises(ValueError, match="whole crop"):
+        part_residual(crop, reconstruction, PostprocessConfig(), aligned, box)

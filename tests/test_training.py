@@ -315,3 +315,19 @@ def test_resume_check_ignores_postprocess_but_not_model_settings(tmp_path):
     (tmp_path / "training_summary.json").write_text("{}")  # finished: other model settings are refused
     with pytest.raises(ScaeError, match="cae.latent_filters"):
         _check_resume_compatible(dataclasses.replace(base, cae=dataclasses.replace(base.cae, latent_filters=8)), tmp_path)
+
+
+def test_surface_works_share_one_scale_whatever_the_images_size(tmp_path):
+    """Surface images of several sizes and aspects: one scale for all (median short side -> work
+    size), aspect kept, each fitted into the frame of the largest (none stretched to a common shape)."""
+    from scae_tf.training.run import _surface_works
+
+    rng = np.random.default_rng(0)
+    shapes = [(200, 300), (100, 400), (300, 200), (200, 200), (90, 120)]
+    paths = []
+    for i, shape in enumerate(shapes):
+        paths.append(str(tmp_path / f"{i}.png"))
+        write_png(paths[-1], rng.random(shape).astype(np.float32))
+    train_paths, train_works, val_paths, val_works, scale = _surface_works(paths[:4], paths[4:], 100, 1)
+    assert scale == 0.5 and train_paths == paths[:4] and val_paths == paths[4:]  # median short side 200 -> 100
+    assert [w.shape for w in train_works + val_works] == [(100, 150), (50, 200), (150, 100), (100, 100), (45, 60)]

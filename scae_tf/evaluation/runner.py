@@ -46,6 +46,7 @@ from scae_tf.metrics import (
 )
 from scae_tf.pose import warp_to_image
 from scae_tf.progress import progress
+from scae_tf.runtime.inspection import keeps_shape
 
 log = logging.getLogger(__name__)
 
@@ -95,13 +96,14 @@ def check_test_set(samples: list[Sample], data_root: Path) -> None:
 class ShapeGuard:
     """Checks test images against the calibration images' size (see module docstring)."""
 
-    def __init__(self, reference_shape: tuple[int, int], reference_path: Path):
+    def __init__(self, reference_shape: tuple[int, int], reference_path: Path, any_shape: bool = False):
         self.shape = reference_shape
         self.reference_path = reference_path
+        self.any_shape = any_shape  # the model analyses any size and aspect undistorted (surfaces)
         self.warned = False
 
     def check(self, shape: tuple[int, int], path: Path) -> None:
-        if shape == self.shape:
+        if shape == self.shape or self.any_shape:
             return
         if abs(shape[1] / shape[0] - self.shape[1] / self.shape[0]) > ASPECT_TOLERANCE * self.shape[1] / self.shape[0]:
             raise ScaeError(
@@ -386,7 +388,7 @@ def evaluate(
         )
 
     calibration, thresholds, train_shape = calibrate_baselines(pipeline, [Path(p) for p in calibration_paths], baselines)
-    guard = ShapeGuard(train_shape, Path(calibration_paths[0]))
+    guard = ShapeGuard(train_shape, Path(calibration_paths[0]), keeps_shape(pipeline))
     reference_background = float(np.median([view.background for view in calibration]))
 
     passes = {RAW: PassRecords(pixel_size)}

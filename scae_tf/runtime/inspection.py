@@ -157,6 +157,11 @@ def aspect_warning(size: tuple[int, int], train_size: list[int] | None, work_siz
     )
 
 
+def keeps_shape(pipeline: Any) -> bool:
+    """Whether ``pipeline`` analyses images of any size and aspect undistorted (surfaces; ``Preprocessor.keeps_shape``)."""
+    return bool(getattr(getattr(pipeline, "preprocessor", None), "keeps_shape", False))
+
+
 def inspect_inputs(
     pipeline: Any,
     images: Iterable[InputImage],
@@ -173,7 +178,7 @@ def inspect_inputs(
             image = decode(item.path, channels)
             decode_seconds = time.perf_counter() - start
             record.image_size = (int(image.shape[0]), int(image.shape[1]))
-            warning = aspect_warning(record.image_size, train_size, work_size)
+            warning = None if keeps_shape(pipeline) else aspect_warning(record.image_size, train_size, work_size)
             if warning:
                 record.warnings.append(warning)
             result = pipeline.inspect(image, {"decode": decode_seconds})  # total includes decoding

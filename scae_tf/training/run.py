@@ -19,7 +19,7 @@ import keras
 import numpy as np
 
 from scae_tf.artifacts import RunDir, Split
-from scae_tf.config import PostprocessConfig, RunConfig, load_config, save_json, to_dict
+from scae_tf.config import PostprocessConfig, PreprocessConfig, RunConfig, load_config, save_json, to_dict
 from scae_tf.data.layout import list_dataset
 from scae_tf.errors import ScaeError
 from scae_tf.imageio import read_image, read_mask, resize
@@ -31,6 +31,7 @@ from scae_tf.preprocessing import (
     fit_preprocess_state,
     initial_state,
     seg_shape_for,
+    surface_frame,
 )
 from scae_tf.progress import progress, progress_enabled
 from scae_tf.references import GoodReferences
@@ -294,6 +295,18 @@ def resolve_data_settings(config: RunConfig, images: list[np.ndarray]) -> tuple[
     return dataclasses.replace(config, preprocess=preprocess, cae=cae), channels
 
 
+def _surface_works(train_paths: list[str], val_paths: list[str], work_size: int, channels: int):
+    """(train paths, works, validation paths, works, scale) of a surface: every image scaled by one factor (the
+    median short side -> ``work_size``) so its grain keeps one size whatever the image's size and
+    aspect, then fitted into the frame they define (``surface_frame``; a rare huge one is shrunk)."""
+    train_paths, train_images = _read_images(train_paths, {})  # read again: the works so far were each scaled to their own short side
+    val_paths, val_images = _read_images(val_paths, {})
+    scale = work_size / float(np.median([min(i.shape[:2]) for i in train_images + val_images]))
+    reader = Preprocessor(PreprocessState(PreprocessConfig(), 1.0, None, kind="surface", channels=channels, work_scale=scale))
+    reader.state.frame_shape = surface_frame([reader.work_shape(i.shape) for i in train_images + val_images])
+    return train_paths, [reader.work_image(i) for i in train_images], val_paths, [reader.work_image(i) for i in val_images], scale
+
+
 def _with_kind(config: RunConfig, decision: KindDecision) -> RunConfig:
     """The chosen kind in the config; surfaces have no per-position statistics (a texture has no
     positions that mean something) and one zone. Nearest good references only for elongated parts:
@@ -367,9 +380,14 @@ def _train(data: Path, out: Path, config: RunConfig, samples, callbacks, started
     )
     log.info("part kind: %s, alignment %s (%s)", decision.kind, decision.alignment, decision.reason)
     config = _with_kind(config, decision)
+    work_scale = 0.0
+    if decision.kind == "surface":
+        train_paths, train_works, val_paths, val_works, work_scale = _surface_works(train_paths, val_paths, config.preprocess.work_size, channels)
+        targets = [np.ones(w.shape[:2], bool) for w in train_works + val_works]
     median_shape = tuple(int(v) for v in np.median([w.shape[:2] for w in train_works], axis=0))
     seg_shape = seg_shape_for(median_shape, config.preprocess.seg_size, unet_multiple)
     bootstrap_state = initial_state(config.preprocess, decision, channels, seg_shape)
+    bootstrap_state.work_scale = work_scale
     bootstrap = Preprocessor(bootstrap_state)
     log.info("%s images, work %dx%d (median), segmenter %dx%d", "colour" if channels == 3 else "gray", median_shape[1], median_shape[0], seg_shape[1], seg_shape[0])
     train_targets, val_targets = targets[: len(train_works)], targets[len(train_works) :]
@@ -495,9 +513,12 @@ def _crops(preprocessor: Preprocessor, works: list[np.ndarray], masks: list[np.n
     for work, mask in zip(works, masks, strict=True):
         if mask is None:
             continue
-        tiles = preprocessor.cae_inputs(preprocessor.canonical(work, mask)[0])
+        crop, crop_mask = preprocessor.canonical(work, mask)[:2]
+        tiles = preprocessor.cae_inputs(crop)
         if len(tiles) > TILES_PER_IMAGE:
-            tiles = [tiles[i] for i in rng.choice(len(tiles), TILES_PER_IMAGE, replace=False)]
+            inside = [i for i, m in enumerate(preprocessor.cae_inputs(crop_mask)) if m.mean() >= 0.5]  # a small surface's frame is mostly its reflection
+            pool = inside if len(inside) >= TILES_PER_IMAGE else range(len(tiles))
+            tiles = [tiles[i] for i in rng.choice(pool, TILES_PER_IMAGE, replace=False)]
         pieces.extend(tiles)
     crops = np.stack(pieces)
     return (crops[..., None] if crops.ndim == 3 else crops).astype(np.float32)
