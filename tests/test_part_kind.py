@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -388,3 +389,19 @@ def test_a_model_that_keeps_shape_takes_any_aspect_without_warning_or_error(tmp_
     with pytest.raises(ScaeError, match="aspect ratio"):
         ShapeGuard((100, 100), tmp_path / "a.png", keeps_shape(part)).check((50, 300), tmp_path / "b.png")
 
+
+def test_report_thumbnails_keep_the_images_aspect():
+    """A portrait or strip image is shown as it is in report.html (long side at the thumbnail size),
+    not squashed to a square; flagged patch corners follow the same scale."""
+    from types import SimpleNamespace
+
+    from scae_tf.data.layout import Sample
+    from scae_tf.evaluation.runner import make_thumbnail
+
+    image = np.zeros((600, 450, 3), np.float32)  # a portrait tyre photo
+    patch = SimpleNamespace(corners=np.array([[99.5, 299.5], [199.5, 299.5], [199.5, 399.5], [99.5, 399.5]], np.float32))
+    result = SimpleNamespace(anomaly_map=np.zeros((600, 450), np.float32), object_mask=np.ones((600, 450), bool),
+                             flagged=[patch], score=2.0, threshold=1.0, anomalous=True)
+    thumb = make_thumbnail(Sample(Path("t.png"), 1, "cut"), image, result, np.zeros((600, 450), bool), 256)
+    assert thumb.image.shape[:2] == thumb.anomaly_map.shape == thumb.ground_truth.shape == thumb.object_mask.shape == (256, 192)
+    np.testing.assert_allclose(thumb.flagged_corners[0][0], [(100 * 192 / 450) - 0.5, (300 * 256 / 600) - 0.5], atol=1e-4)

@@ -481,15 +481,17 @@ def evaluate(
 
 
 def make_thumbnail(sample: Sample, image: np.ndarray, result: Any, truth: np.ndarray, size: int) -> Thumbnail:
+    """The report's picture of one result: the long side ``size`` px, the image's aspect kept."""
     height, width = image.shape[:2]
-    scale = np.array([size / width, size / height], np.float32)
+    shape = (max(1, round(height * size / max(height, width))), max(1, round(width * size / max(height, width))))
+    scale = np.array([shape[1] / width, shape[0] / height], np.float32)
     return Thumbnail(
         name=sample.name,
         defect_type=sample.defect_type,
-        image=resize(image, size, "area"),
-        anomaly_map=resize(np.asarray(result.anomaly_map, np.float32), size, "area"),
-        ground_truth=resize(truth, size, "nearest"),
-        object_mask=resize(np.asarray(result.object_mask, bool), size, "nearest"),
+        image=resize(image, shape, "area"),
+        anomaly_map=resize(np.asarray(result.anomaly_map, np.float32), shape, "area"),
+        ground_truth=resize(truth, shape, "nearest"),
+        object_mask=resize(np.asarray(result.object_mask, bool), shape, "nearest"),
         flagged_corners=[(np.asarray(p.corners, np.float32) + 0.5) * scale - 0.5 for p in result.flagged],
         score=float(result.score),
         threshold=float(result.threshold),
