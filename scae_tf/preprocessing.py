@@ -534,6 +534,19 @@ class Preprocessor:
         prob = segment(self.seg_input(work_image)) if self.segments and segment is not None else None
         return self.prepare(work_image, prob)
 
+    def size_warning(self, image_shape: tuple[int, ...]) -> str | None:
+        """For a surface that keeps its shape: a warning when the image was shrunk to fit the frame
+        (larger than the training images allow), since its grain then looks finer than in training."""
+        if not self.keeps_shape:
+            return None
+        shrink = self.work_shape(image_shape)[0] / (image_shape[0] * self.state.work_scale)
+        if shrink >= 0.95:
+            return None
+        return (
+            f"out of distribution: the image ({image_shape[1]}x{image_shape[0]}) is larger than the training images allow; "
+            f"it was shrunk by {shrink:.2f} to fit, so its grain looks finer than in training and the score may not be meaningful"
+        )
+
     def out_of_distribution(self, prepared: Prepared) -> list[str]:
         """Warnings for an image unlike the training parts (each measure outside its training range)."""
         if not prepared.found or not self.state.ranges:

@@ -337,6 +337,8 @@ def test_surfaces_of_any_size_keep_their_aspect_and_grain():
     peak_y, peak_x = np.unravel_index(np.argmax(scratched.anomaly_map), scratched.anomaly_map.shape)
     assert 14 <= peak_y <= 28 and 34 <= peak_x <= 96
     assert not pipeline.inspect(texture((48, 150))).anomalous
+    assert not any("larger than the training" in w for w in scratched.warnings)
+    assert any("shrunk by 0.53" in w for w in pipeline.inspect(texture((300, 200))).warnings)  # 300 rows into a 160-row frame
 
 
 def test_an_unfinished_run_can_be_rerun_with_other_settings(tmp_path, caplog):
