@@ -86,7 +86,7 @@ class PostprocessConfig:
     """NumPy patch post-processor (see scae_tf/postprocess)."""
 
     residual: str = "l2"  # l2 | ssim | ssim+l2; l2 measured best on real screws (tuning proxy, benchmarks/proxy_split.py)
-    patch_size: int = 8  # 8/4 with neighbour_ring 2 measured best on the tuning proxy (benchmarks/proxy_split.py)
+    patch_size: int = 8  # 8/4 measured best on the tuning proxy (benchmarks/proxy_split.py)
     patch_stride: int = 4
     min_object_fraction: float = 0.5  # a patch counts as object when this much of it is in the mask
     top_fraction: float = 0.10
@@ -105,7 +105,7 @@ class PostprocessConfig:
     reference_bands: int = 4  # bands of columns along the canonical axis, each choosing its own nearest references (head and thread need not match the same good part)
     # post-processor details (scae_tf/postprocess)
     neighbour_statistic: str = "median"  # median | mean of the 8-connected object neighbours | none (no comparison)
-    neighbour_ring: int = 2  # grid distance of the neighbours compared with (1 = adjacent; 2 = the nearest patches not overlapping at stride = size/2)
+    neighbour_ring: int = 6  # grid distance of the neighbours compared with (1 = adjacent; 2 = the nearest patches not overlapping at stride = size/2; 6: 3 patch lengths away, so a defect wider than a patch is compared with the part around it, not with itself)
     zscore_smooth_sigma: float = 2.0  # smoothing of the per-position mean/std, and of the |z| map in the pixel anomaly map (crop pixels)
     zscore_std_floor: float = 0.5  # per-position std >= this fraction of the median object std
     zone_sigma_floor: float = 0.25  # zone sigma >= this fraction of the pooled sigma

@@ -206,7 +206,7 @@ def test_file_written_before_neighbour_ring_keeps_the_rule_it_was_made_with(tmp_
     path.write_text(json.dumps(data))
     loaded = Calibration.load(path)
     assert (loaded.config.neighbour_ring, loaded.config.analysis_dilation) == (1, 0)
-    # an old run config has no neighbour_ring either and so takes today's default (2): still compatible
+    # an old run config has no neighbour_ring either and so takes today's default: still compatible
     loaded.check_compatible(config(neighbour_ring=2), SHAPE)
     assert loaded.postprocessor().config.neighbour_ring == 1
     old.save(tmp_path / "new.json")

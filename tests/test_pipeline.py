@@ -32,7 +32,7 @@ PRE = PreprocessConfig(work_size=256, seg_size=128, crop_height=64, crop_width=1
 # The blur standing in for the CAE smears every silhouette, which a learned CAE does not, and gives a few of
 # these 12 calibration parts outlying scores at some angles: the tests check the pipeline's mechanics on the
 # exact mask (analysis_dilation 0) with the empirical threshold (the calibration maximum), not the tail model.
-POST = PostprocessConfig(patch_size=8, patch_stride=8, zones=4, analysis_dilation=0, threshold_method="quantile")
+POST = PostprocessConfig(patch_size=8, patch_stride=8, neighbour_ring=3, zones=4, analysis_dilation=0, threshold_method="quantile")  # ring 3 at stride 8: 24 px, as the default at stride 4
 
 
 def draw_screw(rng: np.random.Generator, defect_at: tuple[float, float] | None = None):

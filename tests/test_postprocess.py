@@ -395,15 +395,22 @@ def test_analysis_dilation_reaches_error_just_outside_the_mask():
     assert dilated(residual, mask).score == pytest.approx(1.0)
 
 
-def test_default_compares_with_the_nearest_non_overlapping_patches_so_a_defect_as_wide_as_a_patch_keeps_its_level():
+def test_default_compares_with_patches_three_lengths_away_so_a_defect_wider_than_a_patch_keeps_its_level():
     defaults = PostprocessConfig()
-    assert (defaults.patch_size, defaults.patch_stride, defaults.neighbour_ring) == (8, 4, 2)
-    residual = np.zeros((64, 64), np.float32)
-    residual[24:40, 24:40] = 3.0  # two patches wide: every adjacent (stride 4) neighbour of its centre is hot
-    mask = np.ones((64, 64), bool)
+    assert (defaults.patch_size, defaults.patch_stride, defaults.neighbour_ring) == (8, 4, 6)
+    mask = np.ones((96, 96), bool)
     scores = {}
-    for ring in (1, 2):
-        processor = PostProcessor(PostprocessConfig(per_position_zscore=False, zones=0, neighbour_ring=ring, analysis_dilation=0), (64, 64))
-        scores[ring] = processor(residual, mask).score
-    assert scores[1] == pytest.approx(1.5)  # half the level is cancelled by the hot neighbours
-    assert scores[2] == pytest.approx(3.0)  # the ring at distance 2 lies off the defect
+    residual = np.zeros((96, 96), np.float32)
+    residual[40:56, 40:56] = 3.0  # two patches wide: every adjacent (stride 4) neighbour of its centre is hot
+    for ring in (1, 2, 6):
+        processor = PostProcessor(PostprocessConfig(per_position_zscore=False, zones=0, neighbour_ring=ring, analysis_dilation=0), (96, 96))
+        scores[16, ring] = processor(residual, mask).score
+    assert scores[16, 1] == pytest.approx(1.5)  # half the level is cancelled by the hot adjacent (stride 4) neighbours
+    assert scores[16, 2] == pytest.approx(3.0) == scores[16, 6]  # rings 2 and 6 lie off a defect two patches wide
+    # a soft defect wider than a patch (a stain, a smear; sigma 8 px): the ring at 2 (8 px) still lies on it
+    yy, xx = np.mgrid[:96, :96]
+    soft = (3.0 * np.exp(-((yy - 48) ** 2 + (xx - 48) ** 2) / (2 * 8.0**2))).astype(np.float32)
+    for ring in (2, 6):
+        processor = PostProcessor(PostprocessConfig(per_position_zscore=False, zones=0, neighbour_ring=ring, analysis_dilation=0), (96, 96))
+        scores["soft", ring] = processor(soft, mask).score
+    assert scores["soft", 2] < 1.5 < 2.5 < scores["soft", 6]
