@@ -349,12 +349,9 @@ def fit_preprocess_state(
         state.crop_scale = config.crop_width / float(works[0].shape[1])
     preprocessor = Preprocessor(state)
     if state.config.normalize_illumination:
-        crops, crop_masks = [], []
-        for work, mask in zip(works, masks, strict=True):
-            pose = preprocessor.pose(work, mask)
-            crops.append(warp_to_crop(work, pose, reflect=preprocessor.keeps_shape))
-            crop_masks.append(warp_to_crop(mask, pose))
-        state.illumination = fit_illumination_reference(crops, crop_masks)
+        # the crops inspection makes, not yet normalised (the state has no reference)
+        canonical = [preprocessor.canonical(work, mask) for work, mask in zip(works, masks, strict=True)]
+        state.illumination = fit_illumination_reference([c[0] for c in canonical], [c[1] for c in canonical])
     state.ranges = fit_ranges([part_measures(w, m, state) for w, m in zip(works, masks, strict=True)])
     return state
 
