@@ -34,7 +34,7 @@ class InspectionResult:
     anomalous: bool
     score: float  # continuous image score, higher = more anomalous (max d over candidates)
     threshold: float  # calibrated threshold on score; anomalous == score > threshold
-    anomaly_map: np.ndarray  # float32 (work_size, work_size), image coordinates, 0 off the analysed region (the object grown by postprocess.analysis_dilation)
+    anomaly_map: np.ndarray  # float32 (work_size, work_size), image coordinates, 0 off the analysed region (the object grown by postprocess.analysis_dilation) and the missing-material band around it
     object_mask: np.ndarray  # bool (work_size, work_size)
     pose: Pose
     patches: PatchTable

@@ -373,6 +373,7 @@ def test_nearest_good_references_only_for_elongated_parts_and_good_texture_only_
     assert post.reference_neighbours == references
     assert post.texture_model == (kind == "surface")
     assert post.per_position_zscore == (kind != "surface")
+    assert post.missing_material_map == (kind == "elongated")  # around a fixtured washer it lit the textured background
 
 
 def test_a_model_that_keeps_shape_takes_any_aspect_without_warning_or_error(tmp_path):

@@ -23,6 +23,7 @@ from scae_tf.errors import ScaeError
 from scae_tf.imageio import read_image, resize, write_png
 from scae_tf.pipeline import STAGES, InspectionPipeline, load_pipeline
 from scae_tf.pose import warp_to_image
+from scae_tf.postprocess.processor import MISSING_MATERIAL_REACH
 from scae_tf.preprocessing import Preprocessor, fit_preprocess_state
 from scae_tf.references import GoodReferences, part_residual
 
@@ -112,8 +113,11 @@ def test_result_follows_the_contract(pipeline):
     result = pipeline.inspect(image)
     assert result.anomaly_map.shape == (SIZE, SIZE) and result.anomaly_map.dtype == np.float32
     assert result.object_mask.shape == (SIZE, SIZE) and result.object_mask.dtype == bool
-    # the map covers the analysed region (the object grown by analysis_dilation crop px), where a cut tip shows
-    radius = math.ceil(pipeline.config.analysis_dilation / pipeline.state.crop_scale) + 1
+    # the map covers the analysed region (the object grown by analysis_dilation crop px) and, for an elongated
+    # part, the missing-material band of MISSING_MATERIAL_REACH patch lengths around it, where a cut tip shows
+    config = pipeline.postprocessor.config
+    reach = config.analysis_dilation + (MISSING_MATERIAL_REACH * config.patch_size if config.missing_material_map else 0)
+    radius = math.ceil(reach / pipeline.state.crop_scale) + 1
     grown = cv2.dilate(result.object_mask.astype(np.uint8), np.ones((2 * radius + 1, 2 * radius + 1), np.uint8)).astype(bool)
     assert result.anomaly_map[~grown].max() == 0.0 and result.anomaly_map.min() >= 0.0
     assert np.array_equal(result.anomaly_map, warp_to_image(result.crop_anomaly_map, result.pose, (SIZE, SIZE)))

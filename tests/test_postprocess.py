@@ -395,6 +395,31 @@ def test_analysis_dilation_reaches_error_just_outside_the_mask():
     assert dilated(residual, mask).score == pytest.approx(1.0)
 
 
+def test_map_shows_missing_material_just_outside_the_part_without_changing_the_decision():
+    """A segmenter that works cuts a missing tip out of the mask; the CAE rebuilds the tip there, so the
+    residual is high just outside the part. The map shows it (within two patch lengths of the analysed
+    region), the score does not change, and background farther away stays 0."""
+    from scae_tf.postprocess.position_stats import PositionStats
+
+    shape = (32, 64)
+    stats = PositionStats(np.full(shape, 1.0, np.float32), np.full(shape, 0.5, np.float32), shape)
+    mask = np.zeros(shape, bool)
+    mask[8:24, :40] = True  # the part, its tip cut off at column 40
+    residual = np.ones(shape, np.float32)  # z = 0 wherever good parts' level is met
+    residual[:, 48:] = 0.0  # background reconstructed better than the part's usual level: z < 0, never shown
+    residual[10:22, 40:46] = 4.0  # the rebuilt tip: z = 6 just outside the mask
+    kw = dict(per_position_zscore=True, zscore_smooth_sigma=1.0, top_fraction=1.0, patch_size=4, patch_stride=4)
+    shown = PostProcessor(config(**kw), shape, position_stats=stats, zone_sigma=np.ones(1), threshold=100.0)(residual, mask)
+    hidden = PostProcessor(config(missing_material_map=False, **kw), shape, position_stats=stats, zone_sigma=np.ones(1), threshold=100.0)(residual, mask)
+    assert PostprocessConfig().missing_material_map
+    assert shown.pixel_map[12:20, 41:45].min() > 4.0  # the missing tip lights up
+    assert hidden.pixel_map[:, 40:].max() == 0.0  # before: nothing outside the part
+    assert shown.pixel_map[:, 49:].max() == 0.0 and shown.pixel_map[0:2, :36].max() < 1e-3  # background stays dark
+    assert shown.pixel_map[:, 40 + 2 * 4 + 1 :].max() == 0.0  # no farther than two patch lengths
+    assert shown.score == hidden.score and np.array_equal(shown.patches.flagged, hidden.patches.flagged)
+    np.testing.assert_array_equal(shown.pixel_map[mask], hidden.pixel_map[mask])
+
+
 def test_default_compares_with_patches_three_lengths_away_so_a_defect_wider_than_a_patch_keeps_its_level():
     defaults = PostprocessConfig()
     assert (defaults.patch_size, defaults.patch_stride, defaults.neighbour_ring) == (8, 4, 6)

@@ -119,12 +119,13 @@ def test_calibration_keeps_its_references_and_an_older_file_has_none(tmp_path):
     switched_off = calibrate(backend, pre, dataclasses.replace(post, reference_neighbours=0), held_out, references=refs)
     assert switched_off.references is None  # nothing kept that the rule does not use
     data = json.loads(path.read_text())
-    for name in ("reference_neighbours", "reference_shift", "references"):
+    for name in ("reference_neighbours", "reference_shift", "references", "missing_material_map"):
         data.pop(name, None)
         data["config"].pop(name, None)  # as written before references existed
     path.write_text(json.dumps(data))
     old = Calibration.load(path)
     assert old.references is None and old.config.reference_neighbours == 0
+    assert not old.config.missing_material_map  # an older file paints its maps as it did
     old.check_compatible(post, SHAPE)  # an old run config takes today's default: still compatible
 
 

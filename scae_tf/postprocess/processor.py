@@ -27,6 +27,10 @@ With per-position statistics it also holds the smoothed |z| of the residual wher
 patch means blur a thin defect over the patch, and a region rebuilt *better* than on good parts
 (a flattened thread the CAE no longer has to copy) is a defect too. Measured (pixel AUROC / AUPRO):
 real screw dev split 0.904 / 0.818 -> 0.925 / 0.846, demo screws 0.912 / 0.838 -> 0.972 / 0.908.
+With ``missing_material_map`` the map also covers a band of two patch lengths around the analysed
+region, with the smoothed positive z there: a segmenter that works removes a cut tip or a broken
+crest from the mask, and the CAE's rebuilt material then lies outside it, where the patches never
+look. The band only paints the map; the decision stays on the part.
 """
 
 from __future__ import annotations
@@ -47,6 +51,7 @@ from scae_tf.postprocess.selection import select_top
 from scae_tf.postprocess.zones import zone_count, zone_ids
 
 _UNCOVERED = np.float32(-1e30)
+MISSING_MATERIAL_REACH = 2  # patch lengths beyond the analysed region the map shows missing material
 
 
 @dataclass
@@ -68,7 +73,7 @@ class PostprocessResult:
     score: float  # max d over candidates (inf when there is no object patch at all)
     threshold: float
     anomalous: bool
-    pixel_map: np.ndarray  # (crop_height, crop_width) float32, max d of covering patches, >= 0, 0 off the object
+    pixel_map: np.ndarray  # (crop_height, crop_width) float32, >= 0: max d of covering patches (and |z|) on the analysed region; outside it 0, or the positive z in the missing-material band
     errors_map: np.ndarray  # the map that was patched: residual or its per-position z-score (+ outline deviation)
 
 
@@ -136,6 +141,8 @@ class PostProcessor:
         self.zone_sigma = zone_sigma
         self.threshold = math.inf if threshold is None else float(threshold)
         self._kernel = np.ones((config.patch_size, config.patch_size), np.uint8)
+        reach = MISSING_MATERIAL_REACH * config.patch_size
+        self._band_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
 
     def errors_map(self, residual: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
         if mask is None:
@@ -187,7 +194,8 @@ class PostProcessor:
 
     def pixel_map(self, normalised: np.ndarray, is_object: np.ndarray, mask: np.ndarray, errors_map: np.ndarray) -> np.ndarray:
         """Per pixel, the max d of the object patches covering it and, with per-position statistics,
-        the smoothed |z| of ``errors_map`` (>= 0; 0 off the analysed region)."""
+        the smoothed |z| of ``errors_map`` (>= 0); off the analysed region 0, or with
+        ``missing_material_map`` the smoothed positive z within the band around it."""
         corners = np.full((self.grid.height, self.grid.width), _UNCOVERED, np.float32)
         values = np.where(is_object, normalised, _UNCOVERED).astype(np.float32)
         corners[self.grid.ys[:, None], self.grid.xs[None, :]] = values
@@ -197,4 +205,9 @@ class PostProcessor:
         covered = np.maximum(covered, 0.0)
         if self.position_stats is not None:  # errors_map in z units, comparable with d
             covered = np.maximum(covered, gaussian_blur(np.abs(errors_map).astype(np.float32), self.config.zscore_smooth_sigma))
-        return np.where(mask, covered, 0.0).astype(np.float32)
+        inside = np.where(mask, covered, 0.0).astype(np.float32)
+        if self.position_stats is None or not self.config.missing_material_map:
+            return inside
+        band = cv2.dilate(mask.astype(np.uint8), self._band_kernel).astype(bool) & ~mask
+        excess = gaussian_blur(np.maximum(errors_map, 0.0).astype(np.float32), self.config.zscore_smooth_sigma)
+        return np.where(band, excess, inside).astype(np.float32)
