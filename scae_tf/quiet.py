@@ -3,14 +3,17 @@
 TensorFlow, absl, matplotlib and OpenCV log through Python loggers, environment-controlled C++
 loggers, and plain C ``fprintf(stderr)`` (the TFLite converter's "fully_quantize: 0 ...", LiteRT's
 "Created TensorFlow Lite XNNPACK delegate", libpng's "libpng error: ..."). Those lines hide the
-messages that matter, so :func:`configure` silences the first two kinds (it must run before
-TensorFlow is imported; ``scae_tf.cli`` calls it right after parsing the arguments) and
+messages that matter, so :func:`configure` silences the first two kinds and has TensorFlow's own import hold
+back its start-up banner (it must run before TensorFlow is imported; ``scae_tf.cli`` calls it right after
+parsing the arguments) and
 :func:`c_stderr_captured` holds back the third kind around the calls that print it, showing it
 only in verbose mode or when the call fails.
 """
 
 from __future__ import annotations
 
+import importlib.abc
+import importlib.util
 import logging
 import os
 import sys
@@ -26,6 +29,32 @@ LIBRARY_LOGGERS = ("tensorflow", "absl", "h5py", "matplotlib", "PIL", "keras")
 OPENCV_ERROR, OPENCV_DEFAULT = 2, 3  # cv2.utils.logging.LOG_LEVEL_ERROR, LOG_LEVEL_WARNING
 _QUIET_ENV = {"TF_CPP_MIN_LOG_LEVEL": "3", "OPENCV_LOG_LEVEL": "ERROR"}  # 3 also hides the oneDNN banner (INFO)
 _set_here: set[str] = set()  # which of them configure() set (a user's own value is never touched)
+
+
+class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
+    """Imports TensorFlow inside :func:`c_stderr_captured`: on CPUs where oneDNN is on (AVX-512), TensorFlow
+    prints its "oneDNN custom operations are on" banner through absl before ``TF_CPP_MIN_LOG_LEVEL`` is read."""
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> Any:
+        if fullname != "tensorflow":
+            return None
+        _uninstall_import_hook()  # one import only; the real finders locate the package
+        spec = importlib.util.find_spec(fullname)
+        loader = spec.loader if spec is not None else None
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        exec_module = loader.exec_module
+
+        def exec_module_quietly(module: Any) -> None:
+            with c_stderr_captured():
+                exec_module(module)
+
+        loader.exec_module = exec_module_quietly  # this spec's own loader object, used for this import only
+        return spec
+
+
+def _uninstall_import_hook() -> None:
+    sys.meta_path[:] = [finder for finder in sys.meta_path if not isinstance(finder, _QuietTensorFlowImport)]
 
 
 def verbose() -> bool:
@@ -47,6 +76,7 @@ def configure(verbose_mode: bool = False) -> None:
         if "OPENCV_LOG_LEVEL" in _set_here and "cv2" in sys.modules:
             _set_opencv_level(OPENCV_DEFAULT)
         _set_here.clear()
+        _uninstall_import_hook()
         return
     os.environ.pop(VERBOSE_ENV, None)
     for name, value in _QUIET_ENV.items():
@@ -59,6 +89,8 @@ def configure(verbose_mode: bool = False) -> None:
         _set_opencv_level(OPENCV_ERROR)
     if "absl.logging" in sys.modules:
         sys.modules["absl.logging"].set_verbosity("error")
+    if "tensorflow" not in sys.modules and not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlowImport())
 
 
 def _set_opencv_level(level: int) -> None:

@@ -123,6 +123,29 @@ def test_c_level_stderr_is_held_back_unless_verbose_or_failing(mode: str):
         assert proc.stdout.split() == ["tf", "3", str(logging.ERROR)]
 
 
+TENSORFLOW_IMPORT = r"""
+import sys
+from scae_tf.cli import configure_logging
+configure_logging(verbose=sys.argv[1] == "verbose")
+import keras  # imports tensorflow through the hook, as a training module does
+import tensorflow as tf
+print("sum", float(tf.reduce_sum(tf.ones([3]))), "hooks", sum("QuietTensorFlow" in type(f).__name__ for f in sys.meta_path))
+"""
+
+
+@pytest.mark.parametrize("mode", ["quiet", "verbose"])
+def test_tensorflow_imports_without_its_startup_banner_unless_verbose(mode: str):
+    """On AVX-512 CPUs TensorFlow prints "oneDNN custom operations are on" through absl at import,
+    before TF_CPP_MIN_LOG_LEVEL is read; quiet mode holds it back, and TensorFlow still works."""
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "SCAE_VERBOSE")}
+    proc = subprocess.run([sys.executable, "-c", TENSORFLOW_IMPORT, mode], capture_output=True, text=True, env=env,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["sum", "3.0", "hooks", "0"]  # the hook removes itself after the one import
+    if mode == "quiet":
+        assert not [word for word in NOISE if word in proc.stderr], proc.stderr
+
+
 NOISE = ("oneDNN", "absl", "Assets written to", "fully_quantize", "XNNPACK", "[ WARN", "libpng error", "Traceback")
 
 
