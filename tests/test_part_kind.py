@@ -362,8 +362,8 @@ def test_an_unfinished_run_can_be_rerun_with_other_settings(tmp_path, caplog):
         _check_resume_compatible(other, tmp_path)
 
 
-@pytest.mark.parametrize(("kind", "references"), [("elongated", 5), ("compact", 0), ("surface", 0)])
-def test_nearest_good_references_only_for_elongated_parts_and_good_texture_only_for_surfaces(kind, references):
+@pytest.mark.parametrize(("kind", "references", "shift"), [("elongated", 5, 1), ("compact", 5, 2), ("surface", 0, 1)])
+def test_nearest_good_references_for_aligned_parts_and_good_texture_only_for_surfaces(kind, references, shift):
     from scae_tf.config import RunConfig
     from scae_tf.part_kind import KindDecision
     from scae_tf.training.run import _with_kind
@@ -371,6 +371,7 @@ def test_nearest_good_references_only_for_elongated_parts_and_good_texture_only_
     decision = KindDecision(kind, "none" if kind == "compact" else "pose", 1.0, 0.1, 3.0, 0.0, 0.0, "test")
     post = _with_kind(RunConfig(), decision).postprocess
     assert post.reference_neighbours == references
+    assert post.reference_shift == shift  # a fixtured compact part moves a pixel or two more than a canonical pose
     assert post.texture_model == (kind == "surface")
     assert post.per_position_zscore == (kind != "surface")
     assert post.missing_material_map == (kind == "elongated")  # around a fixtured washer it lit the textured background

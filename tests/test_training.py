@@ -331,3 +331,25 @@ def test_surface_works_share_one_scale_whatever_the_images_size(tmp_path):
     train_paths, train_works, val_paths, val_works, scale = _surface_works(paths[:4], paths[4:], 100, 1)
     assert scale == 0.5 and train_paths == paths[:4] and val_paths == paths[4:]  # median short side 200 -> 100
     assert [w.shape for w in train_works + val_works] == [(100, 150), (50, 200), (150, 100), (100, 100), (45, 60)]
+
+
+@pytest.mark.slow
+def test_a_compact_part_is_judged_against_its_nearest_good_references_end_to_end(tiny_config_file, tmp_path):
+    """``scae train`` keeps the good references for a compact (fixtured) part, with a 2-px shift; they travel in
+    calibration.json and inspection uses them (a residual against aligned references needs the whole crop)."""
+    from scae_tf.imageio import read_image
+    from scae_tf.pipeline import load_pipeline
+    from scae_tf.references import GoodReferences
+
+    data = generate_dataset(tmp_path / "washers", seed=2, size=64, n_train=16, n_test_good=1, n_per_defect=1, part="round")
+    out = tmp_path / "run"
+    train_run(data, out, tiny_config(tiny_config_file))
+    config = json.loads((out / "config.json").read_text())
+    assert config["preprocess"]["kind"] == "compact"
+    assert config["postprocess"]["reference_neighbours"] == 5 and config["postprocess"]["reference_shift"] == 2
+    calibration = Calibration.load(out / "calibration.json")
+    assert isinstance(calibration.references, GoodReferences) and len(calibration.references) >= 8
+    pipeline = load_pipeline(out)
+    for image in sorted((data / "test").glob("*/*.png")):
+        result = pipeline.inspect(read_image(image))
+        assert np.isfinite(result.score), (image, result.reason)

@@ -46,6 +46,7 @@ log = logging.getLogger(__name__)
 
 MIN_TRAIN_IMAGES = 8
 MIN_UNET_RESOLUTION = 128  # --image-size never makes the U-Net run on fewer pixels than this
+COMPACT_REFERENCE_SHIFT = 2  # px each way a compact part's good references may shift (README: "Compact parts: nearest good references")
 # Settings a rerun may change without invalidating the checkpoints of the run dir.
 MODEL_SECTIONS = ("preprocess", "cae", "unet", "loss", "training")
 RESUMABLE_CHANGES = {"epochs", "segmenter_epochs", "learning_rate", "patience", "strategy"}
@@ -309,20 +310,22 @@ def _surface_works(train_paths: list[str], val_paths: list[str], work_size: int,
 
 def _with_kind(config: RunConfig, decision: KindDecision) -> RunConfig:
     """The chosen kind in the config; surfaces have no per-position statistics (a texture has no
-    positions that mean something) and one zone. Nearest good references only for elongated parts:
-    they explain structure good parts share out of phase (threads); on a compact part's mottled finish
-    they explained nothing and cost false alarms (synthetic washer, two seeds: AUROC 0.755 -> 0.650,
-    0.705 -> 0.677), and a surface has nothing aligned to compare with: its residual is taken against
-    a model of good texture instead (scae_tf/texture.py). The pixel map's missing-material band around the
-    part is also for elongated parts only: around a fixtured washer it lit the textured background
+    positions that mean something) and one zone. Nearest good references for aligned parts: they explain
+    structure good parts share out of phase (threads); a compact part's references may also shift by
+    COMPACT_REFERENCE_SHIFT px each way (a fixture holds a part less exactly than the canonical pose, and
+    its rim moves by a pixel or two). A surface has nothing aligned to compare with: its residual is taken
+    against a model of good texture instead (scae_tf/texture.py). The pixel map's missing-material band
+    around the part is for elongated parts only: around a fixtured washer it lit the textured background
     (pixel AUROC 0.899 -> 0.817 on its tuning set)."""
     preprocess = dataclasses.replace(config.preprocess, kind=decision.kind, fixtured=decision.fixtured if decision.kind == "compact" else None)
     config = dataclasses.replace(config, preprocess=preprocess)
     post = config.postprocess
     if decision.kind != "elongated":
-        post = dataclasses.replace(post, reference_neighbours=0, missing_material_map=False)
+        post = dataclasses.replace(post, missing_material_map=False)
+    if decision.kind == "compact":
+        post = dataclasses.replace(post, reference_shift=max(post.reference_shift, COMPACT_REFERENCE_SHIFT))
     if decision.kind == "surface":
-        post = dataclasses.replace(post, zones=1, per_position_zscore=False, texture_model=True)
+        post = dataclasses.replace(post, zones=1, per_position_zscore=False, texture_model=True, reference_neighbours=0)
     return dataclasses.replace(config, postprocess=post)
 
 
@@ -549,7 +552,7 @@ def _calibrate(
     if post.texture_model:  # whole frames: a surface's training crops are tiles, whose borders are not its texture
         references = good_references(backend, preprocessor, train_works, train_names, texture=True)
         log.info("model of good texture fitted on %d training images (residual x distance to it)", len(train_works))
-    elif post.reference_neighbours > 0:  # _with_kind leaves it > 0 for elongated parts only
+    elif post.reference_neighbours > 0:  # _with_kind leaves it > 0 for aligned parts (elongated and compact)
         references = GoodReferences.from_crops(train_crops)
     calibration = calibrate(backend, preprocessor, config.postprocess, works, names, references)
     calibration.save(RunDir(out).calibration_file)
