@@ -40,6 +40,16 @@ def _crop_with_channels(crop: np.ndarray) -> np.ndarray:
     return crop[..., None] if crop.ndim == 2 else crop
 
 
+def _channel_mean(values: np.ndarray) -> np.ndarray:
+    """``values.mean(axis=2)`` of an (h, w, c) array, the same float32 sum in the same order, without numpy's slow
+    reduction over a short last axis (it was 60 % of a colour part's reference residual)."""
+    total = values[..., 0].copy()
+    for channel in range(1, values.shape[2]):
+        total += values[..., channel]
+    total /= values.shape[2]
+    return total
+
+
 @dataclass(frozen=True)
 class GoodReferences:
     """Good canonical crops, 8-bit, shape (n, height, width, channels)."""
@@ -176,7 +186,7 @@ class GoodReferences:
                     for dx in range(2 * shift + 1):
                         difference = target - padded[dy : dy + height, first + dx : first + dx + high - low]
                         difference *= difference
-                        error = np.ascontiguousarray(difference.mean(axis=2) if channels > 1 else difference)
+                        error = _channel_mean(difference) if channels > 1 else np.ascontiguousarray(difference)
                         np.minimum(band, gaussian_blur(error, sigma)[:, start - low : stop - low], out=band)
         return best
 
