@@ -2,16 +2,18 @@
 
 Three kinds, each with its own way to the CAE's input:
 
-* ``elongated``: a long part lying anywhere at any angle (a screw): the canonical pose (principal
-  axis horizontal, head on the left), as before.
-* ``compact``: a rigid part that is not long (a tyre, a nut): aligned by translation (and by
-  rotation only when the training parts rotate, with no head rule); when the parts are fixtured
-  (the same place and angle in every image) the frame is not moved at all.
+* ``elongated``: a long part with a head (one end clearly wider, a screw) lying anywhere at any
+  angle: the canonical pose (principal axis horizontal, head on the left).
+* ``compact``: a rigid part that is not long (a tyre, a nut), or long with ends that look alike (a
+  capsule, a pin: the head rule would turn it end over end at random, its print with it): aligned
+  by translation (and by rotation only when the training parts rotate, with no head rule); when
+  the parts are fixtured (the same place and angle in every image) the frame is not moved at all.
 * ``surface``: the part fills the frame (tiles, fabric): no segmentation, the whole image is the
   part, analysed at native resolution in tiles.
 
 The decision uses the part masks of the good images (``foreground_mask``): the part's share of
-the frame, its elongation, and the spread of its position and angle over the images.
+the frame, its elongation, how much wider one end is than the other, and the spread of its position
+and angle over the images.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ import cv2
 import numpy as np
 
 from scae_tf.errors import ScaeError
+from scae_tf.pose import HEAD_END_FRACTION, width_profile
 
 KINDS = ("elongated", "compact", "surface")
 ALIGNMENTS = ("pose", "translation", "rotation", "none")
 
 ELONGATED_RATIO = 2.2  # length / width of the part (principal axes) at or above which the canonical pose is used
+HEAD_MIN_RATIO = 1.3  # median width ratio of a long part's ends below which it has no head to turn it by (screws: 1.66-1.8, a capsule: 1.03)
 SURFACE_FRACTION = 0.8  # a "part" covering more than this share of the frame is a surface
 MIN_FOUND_SHARE = 0.5  # fewer images with a separable part than this: a surface (nothing stands out)
 FIXTURED_POSITION = 0.03  # std of the part centre / frame short side below which parts are fixtured
@@ -188,6 +192,7 @@ class MaskShape:
     centre: tuple[float, float]  # (x, y) / frame short side
     angle: float  # principal axis, degrees in [0, 180)
     touches: int  # frame sides the mask touches
+    end_ratio: float  # mean width of the wider end over the narrower one (each HEAD_END_FRACTION of the length): the head rule's margin
 
 
 def mask_shape(mask: np.ndarray) -> MaskShape | None:
@@ -200,6 +205,11 @@ def mask_shape(mask: np.ndarray) -> MaskShape | None:
     values, vectors = np.linalg.eigh(cov)
     axis = vectors[:, 1]
     elongation = math.sqrt(max(values[1], 1e-9) / max(values[0], 1e-9))
+    along = (x - x.mean()) * axis[0] + (y - y.mean()) * axis[1]
+    profile = width_profile(along)[0]
+    ends = max(1, int(round(len(profile) * HEAD_END_FRACTION)))
+    low, high = float(profile[:ends].mean()), float(profile[-ends:].mean())
+    end_ratio = max(low, high) / max(min(low, high), 1e-6)
     height, width = mask.shape
     touches = int(ys.min() == 0) + int(xs.min() == 0) + int(ys.max() == height - 1) + int(xs.max() == width - 1)
     return MaskShape(
@@ -208,6 +218,7 @@ def mask_shape(mask: np.ndarray) -> MaskShape | None:
         centre=(float(x.mean() / short), float(y.mean() / short)),
         angle=float(math.degrees(math.atan2(axis[1], axis[0])) % 180.0),
         touches=touches,
+        end_ratio=float(end_ratio),
     )
 
 
@@ -235,6 +246,7 @@ class KindDecision:
     position_spread: float  # std of the centre / frame short side
     angle_spread: float  # degrees
     reason: str
+    end_ratio: float = 0.0  # median width ratio of the part's ends (a head makes it large)
 
     @property
     def fixtured(self) -> bool:
@@ -259,14 +271,18 @@ def infer_part_kind(masks: list[np.ndarray], kind: str | None = None, fixtured: 
         position = float(np.sqrt(np.mean(np.var(centres, axis=0)))) if len(shapes) > 1 else 0.0
         angle = axial_spread(np.array([s.angle for s in shapes])) if len(shapes) > 1 else 0.0
         touching = float(np.median([s.touches for s in shapes]))
+        end_ratio = float(np.median([s.end_ratio for s in shapes]))
     else:
-        fraction, elongation, position, angle, touching = 1.0, 1.0, 0.0, 0.0, 4.0
+        fraction, elongation, position, angle, touching, end_ratio = 1.0, 1.0, 0.0, 0.0, 4.0, 1.0
     figures = f"part found in {found:.0%} of the images, {fraction:.0%} of the frame, elongation {elongation:.2f}, position spread {position:.3f}, angle spread {angle:.1f} deg"
     if kind is None:
         if found < MIN_FOUND_SHARE or fraction > SURFACE_FRACTION or touching >= 3:
             kind, why = "surface", "the part fills the frame or nothing stands out from the background"
+        elif elongation >= ELONGATED_RATIO and end_ratio >= HEAD_MIN_RATIO:
+            kind, why = "elongated", f"elongation >= {ELONGATED_RATIO}, ends of width ratio {end_ratio:.2f} (a head to turn it by)"
         elif elongation >= ELONGATED_RATIO:
-            kind, why = "elongated", f"elongation >= {ELONGATED_RATIO}"
+            # A capsule or a pin: turning it head-left by its wider end would flip it at random (and its print with it).
+            kind, why = "compact", f"elongation >= {ELONGATED_RATIO} but its ends look alike (width ratio {end_ratio:.2f} < {HEAD_MIN_RATIO}): no head to turn it by"
         else:
             kind, why = "compact", f"elongation < {ELONGATED_RATIO}"
     else:
@@ -285,4 +301,4 @@ def infer_part_kind(masks: list[np.ndarray], kind: str | None = None, fixtured: 
             alignment = "rotation"
         else:
             alignment = "translation"
-    return KindDecision(kind, alignment, found, fraction, elongation, position, angle, f"{why}; {figures}")
+    return KindDecision(kind, alignment, found, fraction, elongation, position, angle, f"{why}; {figures}", end_ratio)

@@ -37,15 +37,25 @@ def ellipse_image(rng, centre, axes, angle, part=0.25, background=0.7, shape=SHA
     return np.clip(image, 0, 1), mask > 0
 
 
+def headed_bar(rng, centre, angle_deg, length=40, half_width=5, head=10):
+    """Mask of a screw-like bar: a thin rod with a round head at one end (a head to turn it by)."""
+    mask = np.zeros(SHAPE, np.uint8)
+    direction = np.array([np.cos(np.radians(angle_deg)), np.sin(np.radians(angle_deg))])
+    start, end = np.asarray(centre) - direction * length / 2, np.asarray(centre) + direction * length / 2
+    cv2.line(mask, tuple(int(v) for v in start), tuple(int(v) for v in end), 1, 2 * half_width)
+    cv2.circle(mask, tuple(int(v) for v in start), head, 1, -1)
+    return mask > 0
+
+
 def iou(a, b):
     return float((a & b).sum() / max((a | b).sum(), 1))
 
 
 def test_kind_inference_on_synthetic_shapes():
     rng = np.random.default_rng(0)
-    bars = [ellipse_image(rng, rng.uniform(40, 88, 2), (40, 7), rng.uniform(0, 180))[1] for _ in range(10)]
+    bars = [headed_bar(rng, rng.uniform(44, 84, 2), rng.uniform(0, 360)) for _ in range(10)]
     decision = infer_part_kind(bars)
-    assert decision.kind == "elongated" and decision.alignment == "pose"
+    assert decision.kind == "elongated" and decision.alignment == "pose" and decision.end_ratio > 1.5
 
     fixed = [ellipse_image(rng, (64 + rng.uniform(-0.5, 0.5), 48), (26, 20), 0)[1] for _ in range(10)]
     decision = infer_part_kind(fixed)
@@ -57,6 +67,14 @@ def test_kind_inference_on_synthetic_shapes():
 
     turning = [ellipse_image(rng, (64, 48), (28, 17), rng.uniform(0, 180))[1] for _ in range(10)]
     assert infer_part_kind(turning).alignment == "rotation"
+
+    # long but alike at both ends (a capsule, a pin): the head rule would flip it at random, so it is aligned as a compact part
+    capsules = [ellipse_image(rng, (64 + rng.uniform(-1, 1), 48), (40, 9), rng.uniform(-1, 1))[1] for _ in range(10)]
+    decision = infer_part_kind(capsules)
+    assert decision.kind == "compact" and decision.alignment == "none" and decision.end_ratio < 1.3
+    assert "ends look alike" in decision.reason
+    spinning = [ellipse_image(rng, (64, 48), (40, 9), rng.uniform(0, 180))[1] for _ in range(10)]
+    assert infer_part_kind(spinning).kind == "compact" and infer_part_kind(spinning).alignment == "rotation"
 
     full = [np.ones(SHAPE, bool) for _ in range(4)]
     assert infer_part_kind(full).kind == "surface"

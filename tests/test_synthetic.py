@@ -16,6 +16,7 @@ import pytest
 from scae_tf.data.layout import list_dataset
 from scae_tf.errors import ScaeError
 from scae_tf.imageio import read_image, read_mask
+from scae_tf.part_kind import ELONGATED_RATIO, infer_part_kind, mask_shape
 from scae_tf.synthetic import (
     DEFECT_PAINTERS,
     DEFECT_TYPES,
@@ -33,7 +34,7 @@ from scae_tf.synthetic import (
 )
 
 # (part kind, colour) of every synthetic variant besides the gray screw
-VARIANTS = [("round", False), ("round", True), ("surface", False), ("surface", True), ("fabric", False), ("fabric", True)]
+VARIANTS = [("round", False), ("round", True), ("capsule", False), ("capsule", True), ("surface", False), ("surface", True), ("fabric", False), ("fabric", True)]
 VARIANT_TYPES = [(part, color, kind) for part, color in VARIANTS for kind in PART_KINDS[part].defect_types]
 
 
@@ -180,6 +181,7 @@ def test_contact_sheet(tmp_path: Path):
         "synthetic_contact_sheet.png",
         "synthetic_round_contact_sheet.png",
         "synthetic_round_color_contact_sheet.png",
+        "synthetic_capsule_contact_sheet.png",
         "synthetic_surface_contact_sheet.png",
         "synthetic_fabric_contact_sheet.png",
     ],
@@ -294,6 +296,24 @@ def test_round_part_is_compact_fixtured_and_contrasts_with_its_background(color:
             assert part_level > background_level + 0.3
     spread = np.ptp(np.array(centres), axis=0)
     assert spread.max() < 0.09 * 256 and spread.max() > 1.0  # jitters a little, like a fixtured part
+
+
+@pytest.mark.parametrize("color", [False, True])
+def test_capsule_is_long_with_alike_ends_and_a_print_that_reads_one_way(color: bool):
+    """The capsule is what the head rule cannot orient: long, both ends about as wide; but its cap and
+    print make a half-turned capsule look unlike a good one. The kind decision sees that."""
+    masks = []
+    for index in range(6):
+        sample = render_sample(sample_rng(0, "train", "good", index, "capsule"), 256, "good", "capsule", color)
+        shape = mask_shape(sample.object_mask)
+        assert shape.elongation > ELONGATED_RATIO and shape.end_ratio < 1.15, shape
+        gray = _luminance(sample.image)
+        turned = gray[::-1, ::-1]
+        inside = sample.object_mask & sample.object_mask[::-1, ::-1]
+        assert np.abs(gray - turned)[inside].mean() > 0.05  # cap and print: half a turn is visible
+        masks.append(sample.object_mask)
+    decision = infer_part_kind(masks)
+    assert decision.kind == "compact" and decision.fixtured and "ends look alike" in decision.reason
 
 
 @pytest.mark.parametrize("color", [False, True])

@@ -472,6 +472,22 @@ def _painter(name: str) -> Painter:
 DEFECT_PAINTERS: dict[str, Painter] = {name: _painter(name) for name in (*_FIELD_PAINTERS, "chip")}
 
 
+def finish_part(
+    rng: np.random.Generator, clean: np.ndarray, object_mask: np.ndarray, face: np.ndarray, defect_type: str, color: bool
+) -> SyntheticSample:
+    """A part on its background as a sample: gray unless ``color`` (``clean`` is (H, W, C)), and one painted
+    defect of ``defect_type`` (or none for "good") on its ``face``, or at its outline for a chip; the defect
+    has its own RNG, so the good and the defective rendering share everything else."""
+    if not color:
+        clean = clean[..., 0]
+    image = clean
+    if defect_type != GOOD:
+        defect_rng = np.random.default_rng(rng.integers(0, 2**63))
+        region = object_mask if defect_type == "chip" else face
+        image, _ = DEFECT_PAINTERS[defect_type](clean, defect_rng, region)
+    return finish(clean, image, object_mask, defect_type)
+
+
 def render_texture(
     rng: np.random.Generator, texture: np.ndarray, defect_type: str, tint: np.ndarray | None = None
 ) -> SyntheticSample:

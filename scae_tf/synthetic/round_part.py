@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from scae_tf.synthetic.common import GOOD, SyntheticSample, finish, smooth_noise
-from scae_tf.synthetic.defects import DEFECT_PAINTERS
+from scae_tf.synthetic.common import GOOD, SyntheticSample, smooth_noise
+from scae_tf.synthetic.defects import finish_part
 
 DEFECT_TYPES = ("scratch", "dent", "chip", "contamination", "spot")
 SUPERSAMPLE = 1  # the silhouette is anti-aliased analytically (clip(0.5 + distance)); grooves are >= 2.2 px
@@ -140,12 +140,4 @@ def render_round(rng: np.random.Generator, size: int = 256, defect_type: str = G
     background = background * (1 - rng.uniform(0.35, 0.5) * shadow)[..., None]
     noise = rng.normal(0, rng.uniform(0.004, 0.008), size=(size, size, background.shape[2])).astype(np.float32)
     clean = background * (1 - alpha[..., None]) + part + noise
-    if not color:
-        clean = clean[..., 0]
-    object_mask = alpha >= 0.5
-    image = clean
-    if defect_type != GOOD:
-        defect_rng = np.random.default_rng(rng.integers(0, 2**63))  # good/defective share everything else
-        region = object_mask if defect_type == "chip" else face
-        image, _ = DEFECT_PAINTERS[defect_type](clean, defect_rng, region)
-    return finish(clean, image, object_mask, defect_type)
+    return finish_part(rng, clean, alpha >= 0.5, face, defect_type, color)
