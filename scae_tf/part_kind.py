@@ -32,7 +32,7 @@ KINDS = ("elongated", "compact", "surface")
 ALIGNMENTS = ("pose", "translation", "rotation", "none")
 
 ELONGATED_RATIO = 2.2  # length / width of the part (principal axes) at or above which the canonical pose is used
-HEAD_MIN_RATIO = 1.3  # median width ratio of a long part's ends below which it has no head to turn it by (screws: 1.66-1.8, a capsule: 1.03)
+HEAD_MIN_RATIO = 1.15  # median width ratio of a long part's ends below which it has no head to turn it by (screws 1.66-1.8, a nail with a 3 % head 1.38; a capsule 1.02-1.03, whose classical masks the head rule flips 1 time in 6)
 SURFACE_FRACTION = 0.8  # a "part" covering more than this share of the frame is a surface
 MIN_FOUND_SHARE = 0.5  # fewer images with a separable part than this: a surface (nothing stands out)
 FIXTURED_POSITION = 0.03  # std of the part centre / frame short side below which parts are fixtured

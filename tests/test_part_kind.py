@@ -68,10 +68,20 @@ def test_kind_inference_on_synthetic_shapes():
     turning = [ellipse_image(rng, (64, 48), (28, 17), rng.uniform(0, 180))[1] for _ in range(10)]
     assert infer_part_kind(turning).alignment == "rotation"
 
+    # a nail: a head only 3 % of its length, a pointed tip: still a head to turn it by
+    nails = []
+    for _ in range(10):
+        mask = np.zeros((256, 256), np.uint8)
+        cv2.rectangle(mask, (28, 125), (228, 131), 1, -1)
+        cv2.rectangle(mask, (28, 120), (34, 136), 1, -1)
+        cv2.fillPoly(mask, [np.array([[228, 125], [238, 128], [228, 131]])], 1)
+        rotation = cv2.getRotationMatrix2D((128, 128), rng.uniform(0, 360), 1.0)
+        nails.append(cv2.warpAffine(mask, rotation, (256, 256), flags=cv2.INTER_NEAREST) > 0)
+    assert infer_part_kind(nails).kind == "elongated"
     # long but alike at both ends (a capsule, a pin): the head rule would flip it at random, so it is aligned as a compact part
     capsules = [ellipse_image(rng, (64 + rng.uniform(-1, 1), 48), (40, 9), rng.uniform(-1, 1))[1] for _ in range(10)]
     decision = infer_part_kind(capsules)
-    assert decision.kind == "compact" and decision.alignment == "none" and decision.end_ratio < 1.3
+    assert decision.kind == "compact" and decision.alignment == "none" and decision.end_ratio < 1.15
     assert "ends look alike" in decision.reason
     spinning = [ellipse_image(rng, (64, 48), (40, 9), rng.uniform(0, 180))[1] for _ in range(10)]
     assert infer_part_kind(spinning).kind == "compact" and infer_part_kind(spinning).alignment == "rotation"
