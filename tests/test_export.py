@@ -213,7 +213,7 @@ def test_evenly_spaced_is_spread_and_deterministic():
 def test_pipeline_agreement_compares_flags_by_position_and_counts_failures():
     from types import SimpleNamespace
 
-    from scae_tf.exporting.parity import pipeline_agreement
+    from scae_tf.exporting.parity import disagreement_message, pipeline_agreement
 
     def result(anomalous, score, flags):
         positions = np.array(list(flags), dtype=int).reshape(-1, 2)
@@ -238,6 +238,12 @@ def test_pipeline_agreement_compares_flags_by_position_and_counts_failures():
     assert stats["inspection_failures"] == {"both": 1, "reference": 1, "candidate": 0}
     assert stats["patch_flag_agreement"] == pytest.approx(3 / 4)  # (0,0) flagged only in the reference
     assert stats["score_max_abs_diff"] == pytest.approx(1.1) and stats["score_max_diff_over_threshold"] == pytest.approx(0.55)
+
+    # the export's warning is one readable line, not the raw figures
+    message = disagreement_message(stats, "validation")
+    assert "differs from Keras on 2 of 4 validation images" in message and "55% of the threshold" in message
+    assert "{" not in message and "manifest.json" in message
+    assert disagreement_message({**stats, "verdict_agreement": 1.0}, "validation") is None
 
 
 @pytest.mark.parametrize(("lite_probability", "expected"), [(0.9, "int8"), (0.0, "fp16")])

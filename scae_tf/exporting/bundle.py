@@ -24,7 +24,7 @@ from scae_tf.calibration import Calibration, calibrate
 from scae_tf.config import RunConfig, config_hash
 from scae_tf.errors import ScaeError
 from scae_tf.exporting.convert import batch1_shape, convert_model
-from scae_tf.exporting.parity import difference_stats, pipeline_agreement
+from scae_tf.exporting.parity import difference_stats, disagreement_message, pipeline_agreement
 from scae_tf.imageio import read_raw
 from scae_tf.pipeline import InspectionPipeline
 from scae_tf.preprocessing import Preprocessor, PreprocessState
@@ -106,8 +106,9 @@ def _measure_parity(
         "cae": difference_stats(keras.reconstruct, lite.reconstruct, crops),
         "pipeline": pipeline_agreement(pipelines[0], pipelines[1], images),
     }
-    if parity["pipeline"]["verdict_agreement"] != 1.0:
-        log.warning("export: TFLite and Keras verdicts differ on %s images: %s", source, parity["pipeline"])
+    message = disagreement_message(parity["pipeline"], source)
+    if message:
+        log.warning("export: %s", message)
     return parity
 
 

@@ -84,6 +84,22 @@ def pipeline_agreement(reference: Any, candidate: Any, images: Sequence[np.ndarr
     }
 
 
+def disagreement_message(agreement: dict[str, Any], source: str) -> str | None:
+    """One readable line when the two pipelines' verdicts differ (None when they agree): how many images,
+    by how much the scores moved against the threshold, how many patch flags agree."""
+    images, share = agreement.get("images") or 0, agreement.get("verdict_agreement")
+    if not images or share is None or share == 1.0:
+        return None
+    differ = int(round(images * (1.0 - share)))
+    patches = agreement.get("patch_flag_agreement")
+    return (
+        f"the exported model's verdict differs from Keras on {differ} of {images} {source} images (scores moved by up to "
+        f"{agreement['score_max_abs_diff']:.2f}, {agreement['score_max_diff_over_threshold']:.0%} of the threshold"
+        + (f"; patch flags agree on {patches:.1%}" if patches is not None else "")
+        + "): an image near the threshold can fall either side; the figures are in manifest.json (parity)"
+    )
+
+
 def _inspect_or_none(pipeline: Any, image: np.ndarray) -> Any:
     try:
         return pipeline.inspect(image)
