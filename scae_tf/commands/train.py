@@ -27,8 +27,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--kind",
         choices=("elongated", "compact", "surface"),
         default=None,
-        help="part kind (default: chosen from the good images and logged): elongated = long parts anywhere at any "
-        "angle (canonical pose, head left); compact = rigid parts aligned by translation/rotation, not moved when "
+        help="part kind (default: chosen from the good images and logged): elongated = long parts with a head, anywhere at any "
+        "angle (canonical pose, head left); compact = rigid parts (and long ones whose ends look alike) aligned by translation/rotation, not moved when "
         "fixtured; surface = the part fills the frame (no segmentation, tiles)",
     )
     parser.add_argument(
