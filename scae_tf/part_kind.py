@@ -26,7 +26,7 @@ import cv2
 import numpy as np
 
 from scae_tf.errors import ScaeError
-from scae_tf.pose import HEAD_END_FRACTION, width_profile
+from scae_tf.pose import end_widths, width_profile
 
 KINDS = ("elongated", "compact", "surface")
 ALIGNMENTS = ("pose", "translation", "rotation", "none")
@@ -192,7 +192,7 @@ class MaskShape:
     centre: tuple[float, float]  # (x, y) / frame short side
     angle: float  # principal axis, degrees in [0, 180)
     touches: int  # frame sides the mask touches
-    end_ratio: float  # mean width of the wider end over the narrower one (each HEAD_END_FRACTION of the length): the head rule's margin
+    end_ratio: float  # mean width of the wider end over the narrower one (the ends ``pose.head_is_at_low_end`` compares): the head rule's margin
 
 
 def mask_shape(mask: np.ndarray) -> MaskShape | None:
@@ -206,9 +206,7 @@ def mask_shape(mask: np.ndarray) -> MaskShape | None:
     axis = vectors[:, 1]
     elongation = math.sqrt(max(values[1], 1e-9) / max(values[0], 1e-9))
     along = (x - x.mean()) * axis[0] + (y - y.mean()) * axis[1]
-    profile = width_profile(along)[0]
-    ends = max(1, int(round(len(profile) * HEAD_END_FRACTION)))
-    low, high = float(profile[:ends].mean()), float(profile[-ends:].mean())
+    low, high = end_widths(width_profile(along)[0])
     end_ratio = max(low, high) / max(min(low, high), 1e-6)
     height, width = mask.shape
     touches = int(ys.min() == 0) + int(xs.min() == 0) + int(ys.max() == height - 1) + int(xs.max() == width - 1)

@@ -72,6 +72,12 @@ def width_profile(along: np.ndarray, bins: int = PROFILE_BINS) -> tuple[np.ndarr
     return counts / (length / bins), lo, hi
 
 
+def end_widths(profile: np.ndarray, end_fraction: float = HEAD_END_FRACTION) -> tuple[float, float]:
+    """Mean width of the outer ``end_fraction`` of the length at the low and the high end of a width profile."""
+    n = max(1, int(round(len(profile) * end_fraction)))
+    return float(profile[:n].mean()), float(profile[-n:].mean())
+
+
 def head_is_at_low_end(profile: np.ndarray, end_fraction: float = HEAD_END_FRACTION) -> bool:
     """True when the low-coordinate end is the wider one (the head).
 
@@ -79,8 +85,8 @@ def head_is_at_low_end(profile: np.ndarray, end_fraction: float = HEAD_END_FRACT
     a screw or nail is wide over its whole span while the tip tapers, so means over a fifth of the
     length are far apart and insensitive to a ragged thread crest or a stray mask pixel.
     """
-    n = max(1, int(round(len(profile) * end_fraction)))
-    return float(profile[:n].mean()) >= float(profile[-n:].mean())
+    low, high = end_widths(profile, end_fraction)
+    return low >= high
 
 
 def estimate_pose(mask: np.ndarray, crop_size: tuple[int, int], scale: float) -> Pose:
