@@ -102,7 +102,7 @@ class PostprocessConfig:
     reference_shift: int = 1  # px each way a reference may be shifted to match (misregistration)
     reference_axial_search: int = 8  # px each way a reference may slide along the axis to match a band (a thread's phase differs from part to part)
     texture_model: bool = False  # also judge each pixel's texture against a Gaussian model of good texture (scae_tf/texture.py); scae train turns it on for surfaces
-    reference_bands: int = 4  # bands of columns along the canonical axis, each choosing its own nearest references (head and thread need not match the same good part)
+    reference_bands: int = 12  # bands of columns along the canonical axis, each choosing its own nearest references (head, neck and thread need not match the same good part); scae train keeps a compact part at 4
     # post-processor details (scae_tf/postprocess)
     neighbour_statistic: str = "median"  # median | mean of the 8-connected object neighbours | none (no comparison)
     neighbour_ring: int = 6  # grid distance of the neighbours compared with (1 = adjacent; 2 = the nearest patches not overlapping at stride = size/2; 6: 3 patch lengths away, so a defect wider than a patch is compared with the part around it, not with itself)

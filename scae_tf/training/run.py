@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 MIN_TRAIN_IMAGES = 8
 MIN_UNET_RESOLUTION = 128  # --image-size never makes the U-Net run on fewer pixels than this
 COMPACT_REFERENCE_SHIFT = 2  # px each way a compact part's good references may shift (README: "Compact parts: nearest good references")
+COMPACT_REFERENCE_BANDS = 4  # a compact part's crop is square: narrower bands (tall strips) let its references explain defects away (README: "Nearest good references")
 # Settings a rerun may change without invalidating the checkpoints of the run dir.
 MODEL_SECTIONS = ("preprocess", "cae", "unet", "loss", "training")
 RESUMABLE_CHANGES = {"epochs", "segmenter_epochs", "learning_rate", "patience", "strategy"}
@@ -313,7 +314,7 @@ def _with_kind(config: RunConfig, decision: KindDecision) -> RunConfig:
     positions that mean something) and one zone. Nearest good references for aligned parts: they explain
     structure good parts share out of phase (threads); a compact part's references may also shift by
     COMPACT_REFERENCE_SHIFT px each way (a fixture holds a part less exactly than the canonical pose, and
-    its rim moves by a pixel or two). A surface has nothing aligned to compare with: its residual is taken
+    its rim moves by a pixel or two) and choose them in at most COMPACT_REFERENCE_BANDS bands. A surface has nothing aligned to compare with: its residual is taken
     against a model of good texture instead (scae_tf/texture.py). The pixel map's missing-material band
     around the part is for elongated parts only: around a fixtured washer it lit the textured background
     (pixel AUROC 0.899 -> 0.817 on its tuning set)."""
@@ -323,7 +324,11 @@ def _with_kind(config: RunConfig, decision: KindDecision) -> RunConfig:
     if decision.kind != "elongated":
         post = dataclasses.replace(post, missing_material_map=False)
     if decision.kind == "compact":
-        post = dataclasses.replace(post, reference_shift=max(post.reference_shift, COMPACT_REFERENCE_SHIFT))
+        post = dataclasses.replace(
+            post,
+            reference_shift=max(post.reference_shift, COMPACT_REFERENCE_SHIFT),
+            reference_bands=min(post.reference_bands, COMPACT_REFERENCE_BANDS),
+        )
     if decision.kind == "surface":
         post = dataclasses.replace(post, zones=1, per_position_zscore=False, texture_model=True, reference_neighbours=0)
     return dataclasses.replace(config, postprocess=post)
