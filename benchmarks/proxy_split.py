@@ -247,7 +247,8 @@ def make_variant(
         train_files = source.split().train
         train_works = (preprocessor.work_image(read_image(p, gray=False)) for p in train_files)
         references = good_references(backend, preprocessor, train_works, train_files, texture=post.texture_model)
-    calibration = calibrate(backend, preprocessor, config.postprocess, works, calibration_files, references)
+    train_works = (preprocessor.work_image(read_image(p, gray=False)) for p in source.split().train)
+    calibration = calibrate(backend, preprocessor, config.postprocess, works, calibration_files, references, train_works)
     calibration.save(variant.calibration_file)
     (out / "variant.json").write_text(json.dumps({"run": str(run), "proxy": str(Path(proxy).resolve()) if proxy else None, "set": list(overrides)}, indent=1) + "\n")
     return out

@@ -52,6 +52,7 @@ from scae_tf.postprocess import (
     image_threshold,
     outline_sums,
     stats_from_sums,
+    with_std_floor,
 )
 from scae_tf.references import GoodReferences, part_residual, uses_references
 from scae_tf.texture import TextureModel
@@ -66,7 +67,7 @@ DECISION_FIELDS = ("k_sigma", "target_false_alarm_rate", "threshold_method")
 STATISTICS_FIELDS = tuple(f.name for f in dataclasses.fields(PostprocessConfig) if f.name not in DECISION_FIELDS)
 # Post-processing fields added after calibration files were first written, with the value that
 # reproduces what older files were made with (a missing key must not take today's default).
-LEGACY_FIELD_VALUES = {"neighbour_ring": 1, "analysis_dilation": 0, "reference_neighbours": 0, "reference_shift": 0, "reference_bands": 1, "reference_axial_search": 0, "texture_model": False, "missing_material_map": False}
+LEGACY_FIELD_VALUES = {"zscore_training_floor": False, "neighbour_ring": 1, "analysis_dilation": 0, "reference_neighbours": 0, "reference_shift": 0, "reference_bands": 1, "reference_axial_search": 0, "texture_model": False, "missing_material_map": False}
 
 
 def _encode_array(array: np.ndarray) -> str:
@@ -291,8 +292,11 @@ def calibrate(
     works: Iterable[np.ndarray],
     names: Sequence[str] | None = None,
     references: GoodReferences | None = None,
+    training_works: Iterable[np.ndarray] | None = None,
 ) -> Calibration:
     """Calibrate on good work images (``Preprocessor.work_image`` output); see the module docstring.
+    ``training_works``: the training images, whose per-position spread floors the calibration images'
+    (``postprocess.zscore_training_floor``; ``training_std_floor``).
 
     A good image on which the segmenter finds no part cannot be cropped; it is skipped with a
     warning and listed in ``skipped_images`` (the same image would be an error at inspection, so
@@ -315,10 +319,42 @@ def calibrate(
             f"calibration needs at least {MIN_CALIBRATION_IMAGES} good images the segmenter can locate, got "
             f"{len(residuals)} ({len(skipped)} skipped: no part found); train the segmenter longer or add good images"
         )
-    calibration = calibrate_residuals(residuals, masks, config, kept if names is not None else None)
+    floor = None
+    if training_works is not None and config.per_position_zscore and config.zscore_training_floor:
+        floor = training_std_floor(backend, preprocessor, config, training_works, references)
+    calibration = calibrate_residuals(residuals, masks, config, kept if names is not None else None, floor)
     calibration.skipped_images = skipped
     calibration.references = references if uses_references(config, references) else None
     return calibration
+
+
+def training_std_floor(
+    backend: Any, preprocessor: Any, config: PostprocessConfig, works: Iterable[np.ndarray], references: GoodReferences | TextureModel | None
+) -> PositionStats | None:
+    """Per-position statistics of the training images' residuals, each crop compared with the other references.
+
+    Few calibration images see a rare but normal detail (a bold recess, the first crest at a neck) at
+    most once, so the std there rests on that one image and the next good part with it scores far
+    above the rest. The training images are several times more: their spread at each place is a floor
+    for the calibration images' (the mean stays theirs: the CAE rebuilds its own training crops a
+    little better). A training crop is among the references, so its nearest one (itself) is left out.
+    None when no training image has a part.
+    """
+    aligned = isinstance(references, GoodReferences) and uses_references(config, references) and len(references) >= 2
+    total = None
+    for work in works:
+        try:
+            crop, crop_mask = _canonical_crop(backend, preprocessor, work)
+        except ScaeError:
+            continue  # the calibration pass names the images without a part; here one less sample
+        reconstruction = preprocessor.reconstruct(backend.reconstruct, crop, crop_mask)
+        own = int(references.nearest(crop, 1)[0]) if aligned else None
+        residual = part_residual(crop, reconstruction, config, references, preprocessor.analysis_box(crop_mask), exclude=own)
+        sums = PositionSums.of(residual, analysis_region(crop_mask, config))
+        total = sums if total is None else total + sums
+    if total is None or float(total.weight.sum()) <= 0:
+        return None
+    return stats_from_sums(total, config.zscore_smooth_sigma, config.zscore_std_floor, config.stats_downsample)
 
 
 def _zone_sums(deviation: np.ndarray, is_object: np.ndarray, zones: np.ndarray, n_zones: int) -> tuple[np.ndarray, np.ndarray]:
@@ -343,8 +379,10 @@ def calibrate_residuals(
     masks: Sequence[np.ndarray],
     config: PostprocessConfig,
     names: Sequence[str] | None = None,
+    std_floor: PositionStats | None = None,
 ) -> Calibration:
-    """Calibration from residual maps and crop masks of good images (leave-one-out, see module docstring)."""
+    """Calibration from residual maps and crop masks of good images (leave-one-out, see module docstring);
+    ``std_floor``: per-position statistics whose std the calibration images' never fall below."""
     n = len(residuals)
     if n < MIN_CALIBRATION_IMAGES:
         raise ScaeError(
@@ -361,7 +399,7 @@ def calibrate_residuals(
     plain = PostProcessor(config, crop_shape)  # raw errors, sigma 1: only the analysis is used
 
     def stats_of(sums: PositionSums) -> PositionStats:
-        return stats_from_sums(sums, config.zscore_smooth_sigma, config.zscore_std_floor, config.stats_downsample)
+        return with_std_floor(stats_from_sums(sums, config.zscore_smooth_sigma, config.zscore_std_floor, config.stats_downsample), std_floor)
 
     def outline_of(sums: PositionSums) -> PositionStats:
         return stats_from_sums(sums, config.zscore_smooth_sigma, 0.0, config.stats_downsample, config.outline_std_floor)

@@ -108,6 +108,7 @@ class PostprocessConfig:
     neighbour_ring: int = 6  # grid distance of the neighbours compared with (1 = adjacent; 2 = the nearest patches not overlapping at stride = size/2; 6: 3 patch lengths away, so a defect wider than a patch is compared with the part around it, not with itself)
     zscore_smooth_sigma: float = 2.0  # smoothing of the per-position mean/std, and of the |z| map in the pixel anomaly map (crop pixels)
     missing_material_map: bool = True  # the pixel map also shows, in a band around the analysed region (scae_tf/postprocess/processor.py), where the residual exceeds what good parts show there (material the segmenter cut from the mask: a cut tip); scae train turns it off for compact parts and surfaces
+    zscore_training_floor: bool = True  # the per-position std is at least what the training crops show there (each against the other references): a rare but normal detail is seen in more good parts than the calibration images
     zscore_std_floor: float = 0.5  # per-position std >= this fraction of the median object std
     zone_sigma_floor: float = 0.25  # zone sigma >= this fraction of the pooled sigma
     threshold_method: str = "gumbel"  # gumbel (extreme-value fit) | quantile (empirical) on the max statistic

@@ -101,7 +101,7 @@ class GoodReferences:
         return indices
 
     def _nearest_in(
-        self, small: np.ndarray, count: int, columns: tuple[int, int] | None, axial: int
+        self, small: np.ndarray, count: int, columns: tuple[int, int] | None, axial: int, exclude: int | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """``nearest`` from the crop's search image (made once per crop, whatever the number of bands),
         each reference slid along the axis by up to ``axial`` crop px to its best match: returns the
@@ -124,7 +124,9 @@ class GoodReferences:
             distances[row] = squares[:, low:high].sum(axis=1) - 2.0 * cross
         best_offset = distances.argmin(axis=0)
         distances = distances.min(axis=0)
-        count = min(count, len(distances))
+        if exclude is not None:
+            distances[exclude] = np.inf
+        count = min(count, len(distances) - (exclude is not None))
         order = np.argpartition(distances, count - 1)[:count]
         order = order[np.argsort(distances[order])]
         return order, np.round(offsets[best_offset[order]] / scale).astype(int)
@@ -154,7 +156,7 @@ class GoodReferences:
         return array
 
     def residual(
-        self, crop: np.ndarray, neighbours: int, shift: int, sigma: float, bands: int = 1, axial: int = 0
+        self, crop: np.ndarray, neighbours: int, shift: int, sigma: float, bands: int = 1, axial: int = 0, exclude: int | None = None
     ) -> np.ndarray:
         """Per pixel, the smallest Gaussian-smoothed squared difference to one of the ``neighbours``
         nearest references shifted by up to ``shift`` px each way; float32 (height, width).
@@ -162,7 +164,8 @@ class GoodReferences:
         ``bands`` > 1 chooses the nearest references per band of columns (along the canonical axis):
         one part's head may be closest to one good part and its thread to another. ``axial`` > 0 first
         slides each reference along the axis by up to that many px to its best match in the band (one
-        offset per reference and band): a thread's phase differs from part to part."""
+        offset per reference and band): a thread's phase differs from part to part. ``exclude``: the index
+        of a reference never used (the crop's own, when a training crop is compared with the others)."""
         x = _crop_with_channels(crop)
         if x.shape != self.shape:
             raise ValueError(f"crop {x.shape} and references {self.shape} differ in shape")
@@ -177,7 +180,7 @@ class GoodReferences:
         for start, stop in zip(edges[:-1], edges[1:], strict=True):
             low, high = max(0, start - margin), min(width, stop + margin)
             target, band = x[:, low:high], best[:, start:stop]
-            indices, offsets = self._nearest_in(small, neighbours, (start, stop) if len(edges) > 2 else None, axial)
+            indices, offsets = self._nearest_in(small, neighbours, (start, stop) if len(edges) > 2 else None, axial, exclude)
             for index, offset in zip(indices, offsets, strict=True):
                 padded = padded_references[index]
                 padded = padded[..., 0] if channels == 1 else padded
@@ -215,11 +218,13 @@ def part_residual(
     config: PostprocessConfig,
     references: GoodReferences | TextureModel | None,
     box: tuple[slice, slice] | None = None,
+    exclude: int | None = None,
 ) -> np.ndarray:
     """The residual the post-processor judges: the CAE's (``residual_map``) or, when ``uses_references``,
     its geometric mean with the residual against the nearest good crops, or with the distance to good
     texture (``scae_tf/texture.py``). ``box``: only this window is computed, zero elsewhere (a small
-    surface in a large frame, ``Preprocessor.analysis_box``; not with aligned references, which are positional)."""
+    surface in a large frame, ``Preprocessor.analysis_box``; not with aligned references, which are positional).
+    ``exclude``: a reference left out (``GoodReferences.residual``)."""
     if box is not None:
         if isinstance(references, GoodReferences) and uses_references(config, references):
             raise ValueError("a residual against aligned good references needs the whole crop")
@@ -239,5 +244,6 @@ def part_residual(
             config.residual_smooth_sigma,
             config.reference_bands,
             config.reference_axial_search,
+            exclude,
         )
     return np.sqrt(np.maximum(residual, 0.0) * against_goods).astype(np.float32)

@@ -226,3 +226,52 @@ def test_false_alarm_rate_can_be_reset_without_images(calibration):
     assert looser.postprocessor().threshold == looser.threshold
     with pytest.raises(ScaeError, match="false-alarm rate"):
         calibration.with_false_alarm_rate(0.0)
+
+
+
+def test_training_images_floor_the_spread_a_rare_good_detail_is_judged_by():
+    """A detail one calibration image in twelve has (a bright spot) rests on that image alone: left out,
+    it scores far above the rest. Training images that show the detail now and then floor the spread
+    there, so the same good image scores lower; the statistics' mean stays the calibration images'."""
+    from scae_tf.postprocess import PositionSums, stats_from_sums, with_std_floor
+
+    residuals = good_residuals(12)
+    residuals[0][14:18, 30:34] += 0.3
+    masks = [object_mask()] * 12
+    cfg = config()
+    plain = calibrate_residuals(residuals, masks, cfg)
+    training = good_residuals(40, seed=1)
+    for i in range(0, 40, 5):  # every fifth training image has the detail
+        training[i][14:18, 30:34] += 0.3
+    sums = PositionSums.of(training[0], object_mask())
+    for residual in training[1:]:
+        sums = sums + PositionSums.of(residual, object_mask())
+    floor = stats_from_sums(sums, cfg.zscore_smooth_sigma, cfg.zscore_std_floor, cfg.stats_downsample)
+    floored = calibrate_residuals(residuals, masks, cfg, std_floor=floor)
+    assert floored.max_statistics[0] < 0.5 * plain.max_statistics[0]  # the rare good part, left out
+    np.testing.assert_array_equal(floored.position_stats.compact_mean, plain.position_stats.compact_mean)
+    assert np.all(floored.position_stats.compact_std >= plain.position_stats.compact_std)
+    assert with_std_floor(plain.position_stats, None) is plain.position_stats
+    with pytest.raises(ValueError, match="does not match"):
+        with_std_floor(plain.position_stats, stats_from_sums(sums, 0.0, 0.5, 1))
+
+
+def test_calibrate_takes_the_floor_from_training_images_when_asked():
+    rng = np.random.default_rng(7)
+
+    def part(bright_spot: bool) -> np.ndarray:
+        work = np.full(SHAPE, 0.2, np.float32)
+        work[object_mask()] = 0.7 + 0.05 * rng.random(int(object_mask().sum()))
+        if bright_spot:
+            work[14:18, 30:34] = 1.0
+        return work
+
+    works = [part(i == 0) for i in range(8)]
+    training = [part(i % 4 == 0) for i in range(24)] + [np.full(SHAPE, 0.2, np.float32)]  # one without a part: skipped
+    plain = calibrate(ThresholdBackend(), IdentityPreprocessor(), config(), works)
+    floored = calibrate(ThresholdBackend(), IdentityPreprocessor(), config(), works, training_works=iter(training))
+    off = calibrate(ThresholdBackend(), IdentityPreprocessor(), config(zscore_training_floor=False), works, training_works=iter(training))
+    assert np.all(floored.position_stats.compact_std >= plain.position_stats.compact_std)
+    assert np.any(floored.position_stats.compact_std > plain.position_stats.compact_std)
+    assert floored.max_statistics[0] < plain.max_statistics[0]
+    np.testing.assert_array_equal(off.position_stats.compact_std, plain.position_stats.compact_std)

@@ -211,3 +211,12 @@ def test_a_residual_window_is_the_whole_crops_residual_inside_and_zero_outside()
     aligned = GoodReferences.from_crops(np.stack(crops))
     with pytest.raises(ValueError, match="whole crop"):
         part_residual(crop, reconstruction, PostprocessConfig(), aligned, box)
+
+
+def test_a_training_crop_compared_with_the_other_references_leaves_its_own_out(references):
+    """``exclude``: a training crop is among the references; against itself its residual would be 0."""
+    own = references.crops[5, ..., 0].astype(np.float32) / 255.0
+    with_itself = references.residual(own, neighbours=1, shift=0, sigma=1.0)
+    without = references.residual(own, neighbours=1, shift=0, sigma=1.0, exclude=5)
+    assert with_itself.max() < 1e-6 < without.max()
+    assert 5 not in references._nearest_in(references._search_image(own[..., None]), 3, None, 0, exclude=5)[0]

@@ -7,7 +7,7 @@ from scae_tf.postprocess.grid import PatchGrid, patch_grid, patch_means
 from scae_tf.postprocess.neighbours import neighbour_deviation, neighbour_reference
 from scae_tf.postprocess.outline import expected_region, outline_deviation, outline_sums
 from scae_tf.postprocess.patches import FlaggedPatch, PatchTable
-from scae_tf.postprocess.position_stats import PositionStats, PositionSums, stats_from_sums
+from scae_tf.postprocess.position_stats import PositionStats, PositionSums, stats_from_sums, with_std_floor
 from scae_tf.postprocess.processor import (
     PatchAnalysis,
     PostProcessor,
@@ -42,6 +42,7 @@ __all__ = [
     "patch_means",
     "select_top",
     "stats_from_sums",
+    "with_std_floor",
     "top_count",
     "zone_count",
     "zone_ids",

@@ -98,3 +98,12 @@ def stats_from_sums(
     compact_mean = cv2.resize(mean.astype(np.float32), small, interpolation=cv2.INTER_AREA)
     compact_std = cv2.resize(std.astype(np.float32), small, interpolation=cv2.INTER_AREA)
     return PositionStats(compact_mean, compact_std, (height, width))
+
+
+def with_std_floor(stats: PositionStats, floor: PositionStats | None) -> PositionStats:
+    """``stats`` with its std raised to ``floor``'s where that is larger (the same mean); as is without a floor."""
+    if floor is None:
+        return stats
+    if floor.compact_std.shape != stats.compact_std.shape:
+        raise ValueError(f"std floor {floor.compact_std.shape} does not match the statistics {stats.compact_std.shape}")
+    return PositionStats(stats.compact_mean, np.maximum(stats.compact_std, floor.compact_std), stats.shape)

@@ -559,7 +559,7 @@ def _calibrate(
         log.info("model of good texture fitted on %d training images (residual x distance to it)", len(train_works))
     elif post.reference_neighbours > 0:  # _with_kind leaves it > 0 for aligned parts (elongated and compact)
         references = GoodReferences.from_crops(train_crops)
-    calibration = calibrate(backend, preprocessor, config.postprocess, works, names, references)
+    calibration = calibrate(backend, preprocessor, config.postprocess, works, names, references, train_works)
     calibration.save(RunDir(out).calibration_file)
     log.info("calibration written from %d validation images", len(works) - len(calibration.skipped_images))
     return True
