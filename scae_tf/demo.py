@@ -50,7 +50,7 @@ class DemoSettings:
     flagged nothing). The U-Net's output bias starts at the object prior, so 8 epochs reach its plateau
     (validation IoU 0.92 at epoch 8, 0.91-0.94 up to 15; 12 s per epoch on 2 cores). 80 CAE epochs
     (about 3 min on 2 cores) rather than 40: at 40 one training sample in two ranked the tuning set
-    below 0.95 (0.886-0.967 over four), at 80 both did not (0.956, 0.958; README, demo section).
+    below 0.95 (0.886-0.967 over four), at 80 none of three did (0.952-0.958; README, demo section).
     """
 
     seed: int = 0

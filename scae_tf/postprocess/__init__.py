@@ -42,8 +42,8 @@ __all__ = [
     "patch_means",
     "select_top",
     "stats_from_sums",
-    "with_std_floor",
     "top_count",
     "zone_count",
     "zone_ids",
+    "with_std_floor",
 ]
