@@ -43,7 +43,7 @@ __all__ = [
     "select_top",
     "stats_from_sums",
     "top_count",
+    "with_std_floor",
     "zone_count",
     "zone_ids",
-    "with_std_floor",
 ]
