@@ -27,7 +27,7 @@ import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -243,12 +243,14 @@ def make_variant(
     references = Calibration.load(source.calibration_file).references if source.calibration_file.is_file() else None
     post = config.postprocess
     wanted = TextureModel if post.texture_model else GoodReferences if post.reference_neighbours > 0 else None
+    train_files = source.split().train
+
+    def train_works() -> Iterator[np.ndarray]:  # read one at a time; each pass reads them again
+        return (preprocessor.work_image(read_image(p, gray=False)) for p in train_files)
+
     if wanted is not None and not isinstance(references, wanted):  # a run calibrated before these existed, or another kind
-        train_files = source.split().train
-        train_works = (preprocessor.work_image(read_image(p, gray=False)) for p in train_files)
-        references = good_references(backend, preprocessor, train_works, train_files, texture=post.texture_model)
-    train_works = (preprocessor.work_image(read_image(p, gray=False)) for p in source.split().train)
-    calibration = calibrate(backend, preprocessor, config.postprocess, works, calibration_files, references, train_works)
+        references = good_references(backend, preprocessor, train_works(), train_files, texture=post.texture_model)
+    calibration = calibrate(backend, preprocessor, config.postprocess, works, calibration_files, references, train_works())
     calibration.save(variant.calibration_file)
     (out / "variant.json").write_text(json.dumps({"run": str(run), "proxy": str(Path(proxy).resolve()) if proxy else None, "set": list(overrides)}, indent=1) + "\n")
     return out

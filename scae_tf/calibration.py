@@ -246,13 +246,21 @@ def _stats_from_dict(raw: dict[str, Any] | None) -> PositionStats | None:
 
 
 def crop_residual(
-    backend: Any, preprocessor: Any, work: np.ndarray, config: PostprocessConfig, references: GoodReferences | None = None
+    backend: Any,
+    preprocessor: Any,
+    work: np.ndarray,
+    config: PostprocessConfig,
+    references: GoodReferences | TextureModel | None = None,
+    leave_own_out: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(residual, crop mask) of one work image: segment -> canonical crop -> reconstruct -> residual.
-    Raises ``ScaeError`` when no part is found (the caller skips the image)."""
+    ``leave_own_out``: the image is one of the references (a training image), so its nearest one (itself)
+    is not compared with. Raises ``ScaeError`` when no part is found (the caller skips the image)."""
     crop, crop_mask = _canonical_crop(backend, preprocessor, work)
     reconstruction = preprocessor.reconstruct(backend.reconstruct, crop, crop_mask)
-    return part_residual(crop, reconstruction, config, references, preprocessor.analysis_box(crop_mask)), crop_mask
+    aligned = isinstance(references, GoodReferences) and uses_references(config, references) and len(references) >= 2
+    own = int(references.nearest(crop, 1)[0]) if leave_own_out and aligned else None
+    return part_residual(crop, reconstruction, config, references, preprocessor.analysis_box(crop_mask), own), crop_mask
 
 
 def _canonical_crop(backend: Any, preprocessor: Any, work: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -340,16 +348,12 @@ def training_std_floor(
     little better). A training crop is among the references, so its nearest one (itself) is left out.
     None when no training image has a part.
     """
-    aligned = isinstance(references, GoodReferences) and uses_references(config, references) and len(references) >= 2
     total = None
     for work in works:
         try:
-            crop, crop_mask = _canonical_crop(backend, preprocessor, work)
+            residual, crop_mask = crop_residual(backend, preprocessor, work, config, references, leave_own_out=True)
         except ScaeError:
             continue  # the calibration pass names the images without a part; here one less sample
-        reconstruction = preprocessor.reconstruct(backend.reconstruct, crop, crop_mask)
-        own = int(references.nearest(crop, 1)[0]) if aligned else None
-        residual = part_residual(crop, reconstruction, config, references, preprocessor.analysis_box(crop_mask), exclude=own)
         sums = PositionSums.of(residual, analysis_region(crop_mask, config))
         total = sums if total is None else total + sums
     if total is None or float(total.weight.sum()) <= 0:

@@ -137,9 +137,8 @@ def recalibrate(
     preprocessor = Preprocessor(state)
     paths, images = _readable_images(run.split_images("validation"), preprocessor)
     works = [preprocessor.work_image(image) for image in images]
-    training = None
-    if config.postprocess.per_position_zscore and config.postprocess.zscore_training_floor:
-        training = (preprocessor.work_image(image) for path in run.split_images("train") for image in _readable_images([path], preprocessor)[1])
+    # read one at a time, and only if calibration asks for them (postprocess.zscore_training_floor)
+    training = (preprocessor.work_image(image) for path in run.split_images("train") for image in _readable_images([path], preprocessor)[1])
     return calibrate(lite, preprocessor, config.postprocess, works, [p.name for p in paths], references, training)
 
 
