@@ -100,6 +100,7 @@ class PostprocessConfig:
     residual_smooth_sigma: float = 1.0  # light smoothing of the residual (0 = none)
     reference_neighbours: int = 5  # nearest good training crops the residual is also taken against (scae_tf/references.py); 0 = the CAE's alone
     reference_shift: int = 1  # px each way a reference may be shifted to match (misregistration)
+    reference_subpixel: int = 2  # steps per px of that shift (bilinear): a crest half a pixel off its reference's lights every thread edge
     reference_axial_search: int = 8  # px each way a reference may slide along the axis to match a band (a thread's phase differs from part to part)
     texture_model: bool = False  # also judge each pixel's texture against a Gaussian model of good texture (scae_tf/texture.py); scae train turns it on for surfaces
     reference_bands: int = 12  # bands of columns along the canonical axis, each choosing its own nearest references (head, neck and thread need not match the same good part); scae train keeps a compact part at 4

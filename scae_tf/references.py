@@ -3,7 +3,8 @@
 The CAE rebuilds what good parts share and blurs what they do not share at one place (thread
 phase, a head's mark, tread): its residual is high there on every good part, and a small defect
 drowns in it. The good training crops show that detail. The residual against the few crops most
-like this one, each allowed a pixel or two of misregistration, is low wherever some good part
+like this one, each allowed a pixel or two of misregistration (in half-pixel steps for elongated
+parts, so a thread's crest matches its reference's), is low wherever some good part
 looks the same and high where none does. ``part_residual`` takes the geometric mean of the two,
 so a pixel stands out only when neither the CAE nor a near good part explains it.
 
@@ -41,13 +42,49 @@ def _crop_with_channels(crop: np.ndarray) -> np.ndarray:
 
 
 def _channel_mean(values: np.ndarray) -> np.ndarray:
-    """``values.mean(axis=2)`` of an (h, w, c) array, the same float32 sum in the same order, without numpy's slow
-    reduction over a short last axis (it was 60 % of a colour part's reference residual)."""
+    """``values.mean(axis=-1)``, the same float32 sum in the same order, without numpy's slow reduction over a
+    short last axis (it was 60 % of a colour part's reference residual)."""
     total = values[..., 0].copy()
-    for channel in range(1, values.shape[2]):
+    for channel in range(1, values.shape[-1]):
         total += values[..., channel]
-    total /= values.shape[2]
+    total /= values.shape[-1]
     return total
+
+
+_MAX_BLUR_CHANNELS = 128  # OpenCV blurs at most this many channels in one call
+
+
+def _shifted_windows(padded: np.ndarray, height: int, shift: int, subpixel: int) -> np.ndarray:
+    """Every window of ``height`` rows and ``padded``'s width less 2 ``shift`` columns, shifted by -shift..shift
+    px each way in steps of 1/``subpixel`` px (bilinear between whole-pixel windows): (candidates, height, width[, c])."""
+    width = padded.shape[1] - 2 * shift
+    whole = np.lib.stride_tricks.sliding_window_view(padded, (height, width), axis=(0, 1))  # (rows, columns, [c,] h, w), a view
+    if whole.ndim == 5:
+        whole = np.moveaxis(whole, 2, -1)
+    steps = max(1, int(subpixel))
+    count = 2 * shift * steps + 1
+    grid = np.empty((count, count, *whole.shape[2:]), np.float32)
+    grid[::steps, ::steps] = whole
+    for k in range(1, steps):  # between whole rows
+        fraction = np.float32(k / steps)
+        grid[k::steps, ::steps] = whole[:-1] * (1 - fraction) + whole[1:] * fraction
+    for k in range(1, steps):  # between whole columns, on every row
+        fraction = np.float32(k / steps)
+        grid[:, k::steps] = grid[:, : count - 1 : steps] * (1 - fraction) + grid[:, steps::steps] * fraction
+    return grid.reshape(-1, *grid.shape[2:])
+
+
+def _blurred_minimum(errors: np.ndarray, sigma: float) -> np.ndarray:
+    """Per pixel, the minimum over candidates of each candidate's Gaussian-smoothed error map; errors (candidates, h, w)."""
+    stacked = np.ascontiguousarray(errors.transpose(1, 2, 0))
+    best = None
+    for first in range(0, stacked.shape[2], _MAX_BLUR_CHANNELS):
+        chunk = np.ascontiguousarray(stacked[:, :, first : first + _MAX_BLUR_CHANNELS])
+        blurred = gaussian_blur(chunk, sigma)
+        if blurred.ndim == 3:  # numpy's min over a short last axis is slow; over the first, fast
+            blurred = np.ascontiguousarray(blurred.transpose(2, 0, 1)).min(axis=0)
+        best = blurred if best is None else np.minimum(best, blurred)
+    return best
 
 
 @dataclass(frozen=True)
@@ -156,16 +193,27 @@ class GoodReferences:
         return array
 
     def residual(
-        self, crop: np.ndarray, neighbours: int, shift: int, sigma: float, bands: int = 1, axial: int = 0, exclude: int | None = None
+        self,
+        crop: np.ndarray,
+        neighbours: int,
+        shift: int,
+        sigma: float,
+        bands: int = 1,
+        axial: int = 0,
+        exclude: int | None = None,
+        subpixel: int = 1,
     ) -> np.ndarray:
         """Per pixel, the smallest Gaussian-smoothed squared difference to one of the ``neighbours``
-        nearest references shifted by up to ``shift`` px each way; float32 (height, width).
+        nearest references shifted by up to ``shift`` px each way in steps of 1/``subpixel`` px
+        (bilinear); float32 (height, width).
 
         ``bands`` > 1 chooses the nearest references per band of columns (along the canonical axis):
         one part's head may be closest to one good part and its thread to another. ``axial`` > 0 first
         slides each reference along the axis by up to that many px to its best match in the band (one
-        offset per reference and band): a thread's phase differs from part to part. ``exclude``: the index
-        of a reference never used (the crop's own, when a training crop is compared with the others)."""
+        offset per reference and band): a thread's phase differs from part to part. ``subpixel`` > 1: a
+        crest half a pixel off its reference's leaves a residual along every edge of a thread; finer
+        steps match it. ``exclude``: the index of a reference never used (the crop's own, when a
+        training crop is compared with the others)."""
         x = _crop_with_channels(crop)
         if x.shape != self.shape:
             raise ValueError(f"crop {x.shape} and references {self.shape} differ in shape")
@@ -185,12 +233,11 @@ class GoodReferences:
                 padded = padded_references[index]
                 padded = padded[..., 0] if channels == 1 else padded
                 first = low + axial + offset  # padded column matching the band's first column, before the fine shift
-                for dy in range(2 * shift + 1):
-                    for dx in range(2 * shift + 1):
-                        difference = target - padded[dy : dy + height, first + dx : first + dx + high - low]
-                        difference *= difference
-                        error = _channel_mean(difference) if channels > 1 else np.ascontiguousarray(difference)
-                        np.minimum(band, gaussian_blur(error, sigma)[:, start - low : stop - low], out=band)
+                windows = _shifted_windows(padded[:, first : first + high - low + 2 * shift], height, shift, subpixel)
+                difference = windows - target
+                difference *= difference
+                errors = _channel_mean(difference) if channels > 1 else difference  # (candidates, h, w)
+                np.minimum(band, _blurred_minimum(errors, sigma)[:, start - low : stop - low], out=band)
         return best
 
     def to_dict(self) -> dict[str, Any]:
@@ -245,5 +292,6 @@ def part_residual(
             config.reference_bands,
             config.reference_axial_search,
             exclude,
+            config.reference_subpixel,
         )
     return np.sqrt(np.maximum(residual, 0.0) * against_goods).astype(np.float32)

@@ -390,8 +390,10 @@ def test_an_unfinished_run_can_be_rerun_with_other_settings(tmp_path, caplog):
         _check_resume_compatible(other, tmp_path)
 
 
-@pytest.mark.parametrize(("kind", "references", "shift", "bands"), [("elongated", 5, 1, 12), ("compact", 5, 2, 4), ("surface", 0, 1, 12)])
-def test_nearest_good_references_for_aligned_parts_and_good_texture_only_for_surfaces(kind, references, shift, bands):
+@pytest.mark.parametrize(
+    ("kind", "references", "shift", "bands", "subpixel"), [("elongated", 5, 1, 12, 2), ("compact", 5, 2, 4, 1), ("surface", 0, 1, 12, 2)]
+)
+def test_nearest_good_references_for_aligned_parts_and_good_texture_only_for_surfaces(kind, references, shift, bands, subpixel):
     from scae_tf.config import RunConfig
     from scae_tf.part_kind import KindDecision
     from scae_tf.training.run import _with_kind
@@ -401,6 +403,7 @@ def test_nearest_good_references_for_aligned_parts_and_good_texture_only_for_sur
     assert post.reference_neighbours == references
     assert post.reference_shift == shift  # a fixtured compact part moves a pixel or two more than a canonical pose
     assert post.reference_bands == bands  # a square compact crop cut in 12 tall strips let references explain its defects away
+    assert post.reference_subpixel == subpixel  # half-pixel steps for a thread's crests; a compact part's 2-px shift in whole pixels
     assert post.texture_model == (kind == "surface")
     assert post.per_position_zscore == (kind != "surface")
     assert post.missing_material_map == (kind == "elongated")  # around a fixtured washer it lit the textured background

@@ -49,6 +49,28 @@ def test_a_good_part_is_explained_by_its_nearest_references_and_a_defect_is_not(
     assert quiet.max() <= without_shift.max()
 
 
+def sine_thread(phase: float, rng: np.random.Generator) -> np.ndarray:
+    """A bar with a smooth thread of period 12 px at ``phase`` px (what a real crest's profile looks like at crop scale)."""
+    crop = np.full(SHAPE, 0.8, np.float32)
+    x = np.arange(SHAPE[1], dtype=np.float32)
+    crop[8:24] = 0.45 + 0.2 * np.sin(2 * np.pi * (x - phase) / 12.0)
+    return np.clip(crop + 0.002 * rng.standard_normal(SHAPE), 0, 1).astype(np.float32)
+
+
+def test_half_pixel_steps_match_a_thread_between_whole_pixel_phases():
+    rng = np.random.default_rng(6)
+    whole_phases = GoodReferences.from_crops(np.stack([sine_thread(float(phase), rng) for phase in range(12)]))
+    good = sine_thread(5.5, rng)  # half a pixel from every reference
+    defective = good.copy()
+    cv2.circle(defective, (60, 16), 2, 0.2, -1)
+    whole = whole_phases.residual(good, neighbours=3, shift=1, sigma=1.0)
+    half = whole_phases.residual(good, neighbours=3, shift=1, sigma=1.0, subpixel=2)
+    assert half.max() < 0.2 * whole.max()  # the crests' edges no longer light up
+    pit = whole_phases.residual(defective, neighbours=3, shift=1, sigma=1.0, subpixel=2)
+    assert pit[16, 60] > 20 * half.max()  # finer steps do not explain a defect away
+    assert np.allclose(whole_phases.residual(good, 3, 1, 1.0, subpixel=1), whole)
+
+
 def test_nearest_references_follow_the_thread_phase(references):
     rng = np.random.default_rng(2)
     nearest = references.nearest(threaded_part(3.0, rng), 2)
@@ -77,7 +99,7 @@ def test_part_residual_is_the_geometric_mean_with_the_cae_residual_and_can_be_sw
     assert np.array_equal(part_residual(crop, blurred, off, references), cae_alone)
     combined = part_residual(crop, blurred, on, references)
     against_goods = references.residual(
-        crop, 3, on.reference_shift, on.residual_smooth_sigma, on.reference_bands, on.reference_axial_search
+        crop, 3, on.reference_shift, on.residual_smooth_sigma, on.reference_bands, on.reference_axial_search, subpixel=on.reference_subpixel
     )
     expected = np.sqrt(cae_alone * against_goods)
     assert np.allclose(combined, expected, atol=1e-7)
