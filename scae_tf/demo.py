@@ -48,11 +48,11 @@ class DemoSettings:
     256 px images keep the tour within minutes on 2 cores. 200 good images with 30 % held out give the
     threshold 60 good images the models never saw (with 18, the 1 % tail was an extrapolation that
     flagged nothing). The U-Net's output bias starts at the object prior, so 8 epochs reach its plateau
-    (validation IoU 0.92 at epoch 8, 0.91-0.94 up to 15; 12 s per epoch on 2 cores). 120 CAE epochs
-    (about 4 min on 2 cores) with early stopping after 30 quiet epochs: the CAE's validation loss sits
-    near 0.064 until it learns to rebuild the threads, somewhere between epoch 70 and 90, then falls to
-    0.025-0.04; 80 epochs and the default patience of 8 stopped half the samples before that (README,
-    demo section).
+    (validation IoU 0.92 at epoch 8, 0.91-0.94 up to 15; 12 s per epoch on 2 cores). 160 CAE epochs
+    (about 5.5 min on 2 cores) with early stopping after 30 quiet epochs: the CAE's validation loss sits
+    near 0.064 until it learns to rebuild the threads, somewhere between epoch 70 and 105, then falls
+    to about 0.02 by epoch 160; 80 epochs and the default patience of 8 stopped half the samples
+    before that (README, demo section).
     """
 
     seed: int = 0
@@ -60,7 +60,7 @@ class DemoSettings:
     n_train: int = 200
     n_test_good: int = 16
     n_per_defect: int = 8
-    epochs: int = 120
+    epochs: int = 160
     segmenter_epochs: int = 8
     batch_size: int = 16
     inspect_images: int = 4
