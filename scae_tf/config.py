@@ -74,7 +74,7 @@ class TrainingConfig:
     batch_size: int = 16
     learning_rate: float = 1e-3
     validation_fraction: float = 0.15  # of train/good, kept aside for early stopping and calibration
-    patience: int = 8
+    patience: int = 20  # epochs without a better val_loss before stopping; the best epoch's weights are kept, so a longer wait costs time only (a CAE may plateau before it learns fine structure: the demo's, epochs 50-80)
     seed: int = 0
     strategy: str = "default"  # default | mirrored | multiworker
     min_steps_per_epoch: int = 16  # repeat small datasets so an epoch has at least this many batches (short runs on few images still converge)

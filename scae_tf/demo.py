@@ -51,7 +51,7 @@ class DemoSettings:
     (validation IoU 0.92 at epoch 8, 0.91-0.94 up to 15; 12 s per epoch on 2 cores). 160 CAE epochs
     (about 5.5 min on 2 cores) with early stopping after 30 quiet epochs: the CAE's validation loss sits
     near 0.064 until it learns to rebuild the threads, somewhere between epoch 70 and 105, then falls
-    to about 0.02 by epoch 160; 80 epochs and the default patience of 8 stopped half the samples
+    to about 0.02 by epoch 160; 80 epochs and a patience of 8 (the default then) stopped half the samples
     before that (README, demo section).
     """
 
