@@ -76,10 +76,9 @@ def _shifted_windows(padded: np.ndarray, height: int, shift: int, subpixel: int)
 
 def _blurred_minimum(errors: np.ndarray, sigma: float) -> np.ndarray:
     """Per pixel, the minimum over candidates of each candidate's Gaussian-smoothed error map; errors (candidates, h, w)."""
-    stacked = np.ascontiguousarray(errors.transpose(1, 2, 0))
     best = None
-    for first in range(0, stacked.shape[2], _MAX_BLUR_CHANNELS):
-        chunk = np.ascontiguousarray(stacked[:, :, first : first + _MAX_BLUR_CHANNELS])
+    for first in range(0, len(errors), _MAX_BLUR_CHANNELS):
+        chunk = np.ascontiguousarray(errors[first : first + _MAX_BLUR_CHANNELS].transpose(1, 2, 0))  # candidates as channels
         blurred = gaussian_blur(chunk, sigma)
         if blurred.ndim == 3:  # numpy's min over a short last axis is slow; over the first, fast
             blurred = np.ascontiguousarray(blurred.transpose(2, 0, 1)).min(axis=0)
