@@ -16,8 +16,9 @@ Leave-one-out, so tau is not measured on the images that made the statistics: im
 computed with per-position statistics of the OTHER images, and its max statistic with zone sigmas
 of the other images (exact, from per-image sums). Every image then serves both to estimate the
 statistics and, out of sample, to set tau. (Second-order leakage remains: image i took part in the
-position statistics of the images whose deviations make its sigma; it is small next to the first-
-order effect and not worth halving an already small calibration set.) The stored statistics use
+position statistics of the images whose deviations make its sigma, and in the median and highest
+residual level, ``postprocess/level.py``; it is small next to the first-order effect and not worth
+halving an already small calibration set.) The stored statistics use
 all images.
 
 The file also records the false-alarm rate on the calibration images of the final rule and of the
@@ -47,6 +48,7 @@ from scae_tf.postprocess import (
     PositionStats,
     PositionSums,
     PostProcessor,
+    ResidualLevel,
     analysis_region,
     errors_and_region,
     image_threshold,
@@ -67,7 +69,7 @@ DECISION_FIELDS = ("k_sigma", "target_false_alarm_rate", "threshold_method")
 STATISTICS_FIELDS = tuple(f.name for f in dataclasses.fields(PostprocessConfig) if f.name not in DECISION_FIELDS)
 # Post-processing fields added after calibration files were first written, with the value that
 # reproduces what older files were made with (a missing key must not take today's default).
-LEGACY_FIELD_VALUES = {"zscore_training_floor": False, "neighbour_ring": 1, "analysis_dilation": 0, "reference_neighbours": 0, "reference_shift": 0, "reference_subpixel": 1, "reference_bands": 1, "reference_axial_search": 0, "texture_model": False, "missing_material_map": False}
+LEGACY_FIELD_VALUES = {"residual_level_percentile": 0.0, "zscore_training_floor": False, "neighbour_ring": 1, "analysis_dilation": 0, "reference_neighbours": 0, "reference_shift": 0, "reference_subpixel": 1, "reference_bands": 1, "reference_axial_search": 0, "texture_model": False, "missing_material_map": False}
 
 
 def _encode_array(array: np.ndarray) -> str:
@@ -103,6 +105,7 @@ class Calibration:
     outline_stats: PositionStats | None = None  # per-position mean/std of good crop masks (outline_weight > 0)
     legacy_fields: tuple[str, ...] = ()  # fields absent from the file, set from LEGACY_FIELD_VALUES
     references: GoodReferences | TextureModel | None = None  # good training crops (aligned parts) or good texture (surfaces) the residual is also taken against; None: the CAE's alone
+    residual_level: ResidualLevel | None = None  # the good parts' residual levels (postprocess.residual_level_percentile > 0)
 
     def with_false_alarm_rate(self, rate: float) -> Calibration:
         """The same statistics with tau re-set for another false-alarm target (no images needed:
@@ -118,12 +121,12 @@ class Calibration:
         """The calibrated decision rule; ``zones=False``: pooled sigma everywhere, with its own tau."""
         if zones:
             return PostProcessor(
-                self.config, self.crop_shape, self.position_stats, self.zone_sigma, self.threshold, self.outline_stats
+                self.config, self.crop_shape, self.position_stats, self.zone_sigma, self.threshold, self.outline_stats, self.residual_level
             )
         if not math.isfinite(self.pooled_threshold):
             raise ScaeError("this calibration.json has no pooled_threshold (written by an earlier version); re-run calibration")
         pooled = np.full_like(self.zone_sigma, self.pooled_sigma)
-        return PostProcessor(self.config, self.crop_shape, self.position_stats, pooled, self.pooled_threshold, self.outline_stats)
+        return PostProcessor(self.config, self.crop_shape, self.position_stats, pooled, self.pooled_threshold, self.outline_stats, self.residual_level)
 
     def check_compatible(self, config: PostprocessConfig, crop_shape: tuple[int, int], path: str | Path | None = None) -> None:
         """ScaeError when ``config``/``crop_shape`` differ from what the statistics were measured with."""
@@ -163,6 +166,7 @@ class Calibration:
             "position_stats": _stats_to_dict(self.position_stats, self.config.stats_downsample),
             "outline_stats": _stats_to_dict(self.outline_stats, self.config.stats_downsample),
             "references": self.references.to_dict() if self.references is not None else None,
+            "residual_level": self.residual_level.to_dict() if self.residual_level is not None else None,
         }
 
     def save(self, path: str | Path) -> None:
@@ -194,6 +198,9 @@ class Calibration:
             if config.outline_weight > 0 and outline is None:
                 raise ValueError("outline_weight > 0 but no outline_stats")
             references = _references_from_dict(data.get("references"))
+            residual_level = ResidualLevel.from_dict(data["residual_level"]) if data.get("residual_level") else None
+            if config.residual_level_percentile > 0 and residual_level is None:
+                raise ValueError("residual_level_percentile > 0 but no residual_level")
             calibration = cls(
                 config=config,
                 crop_shape=tuple(int(v) for v in data["crop_shape"]),
@@ -213,6 +220,7 @@ class Calibration:
                 outline_stats=outline,
                 legacy_fields=legacy,
                 references=references,
+                residual_level=residual_level,
             )
             calibration.postprocessor()  # validates zone count, sigma > 0, stats shape
         except ScaeError:
@@ -327,17 +335,23 @@ def calibrate(
             f"calibration needs at least {MIN_CALIBRATION_IMAGES} good images the segmenter can locate, got "
             f"{len(residuals)} ({len(skipped)} skipped: no part found); train the segmenter longer or add good images"
         )
+    level = ResidualLevel.fit(residuals, masks, config.residual_level_percentile) if config.residual_level_percentile > 0 and residuals else None
     floor = None
     if training_works is not None and config.per_position_zscore and config.zscore_training_floor:
-        floor = training_std_floor(backend, preprocessor, config, training_works, references)
-    calibration = calibrate_residuals(residuals, masks, config, kept if names is not None else None, floor)
+        floor = training_std_floor(backend, preprocessor, config, training_works, references, level)
+    calibration = calibrate_residuals(residuals, masks, config, kept if names is not None else None, floor, level)
     calibration.skipped_images = skipped
     calibration.references = references if uses_references(config, references) else None
     return calibration
 
 
 def training_std_floor(
-    backend: Any, preprocessor: Any, config: PostprocessConfig, works: Iterable[np.ndarray], references: GoodReferences | TextureModel | None
+    backend: Any,
+    preprocessor: Any,
+    config: PostprocessConfig,
+    works: Iterable[np.ndarray],
+    references: GoodReferences | TextureModel | None,
+    level: ResidualLevel | None = None,
 ) -> PositionStats | None:
     """Per-position statistics of the training images' residuals, each crop compared with the other references.
 
@@ -346,7 +360,7 @@ def training_std_floor(
     above the rest. The training images are several times more: their spread at each place is a floor
     for the calibration images' (the mean stays theirs: the CAE rebuilds its own training crops a
     little better). A training crop is among the references, so its nearest one (itself) is left out.
-    None when no training image has a part.
+    None when no training image has a part. ``level``: the calibration parts' residual levels, which scale these residuals too.
     """
     total = None
     for work in works:
@@ -354,6 +368,8 @@ def training_std_floor(
             residual, crop_mask = crop_residual(backend, preprocessor, work, config, references, leave_own_out=True)
         except ScaeError:
             continue  # the calibration pass names the images without a part; here one less sample
+        if level is not None:
+            residual = level(residual, crop_mask)
         sums = PositionSums.of(residual, analysis_region(crop_mask, config))
         total = sums if total is None else total + sums
     if total is None or float(total.weight.sum()) <= 0:
@@ -384,9 +400,12 @@ def calibrate_residuals(
     config: PostprocessConfig,
     names: Sequence[str] | None = None,
     std_floor: PositionStats | None = None,
+    level: ResidualLevel | None = None,
 ) -> Calibration:
     """Calibration from residual maps and crop masks of good images (leave-one-out, see module docstring);
-    ``std_floor``: per-position statistics whose std the calibration images' never fall below."""
+    ``std_floor``: per-position statistics whose std the calibration images' never fall below; ``level``:
+    the residual levels the residuals are scaled by (``postprocess.residual_level_percentile`` > 0; fitted
+    on these residuals when not given)."""
     n = len(residuals)
     if n < MIN_CALIBRATION_IMAGES:
         raise ScaeError(
@@ -401,6 +420,11 @@ def calibrate_residuals(
     if with_object < 2:
         raise ScaeError("fewer than 2 calibration crops contain the object; check the segmentation of the good images")
     plain = PostProcessor(config, crop_shape)  # raw errors, sigma 1: only the analysis is used
+    if config.residual_level_percentile > 0:
+        level = level or ResidualLevel.fit(residuals, masks, config.residual_level_percentile)
+        residuals = [level(r, m) for r, m in zip(residuals, masks, strict=True)]
+    else:
+        level = None
 
     def stats_of(sums: PositionSums) -> PositionStats:
         return with_std_floor(stats_from_sums(sums, config.zscore_smooth_sigma, config.zscore_std_floor, config.stats_downsample), std_floor)
@@ -472,4 +496,5 @@ def calibrate_residuals(
         n_images=n,
         image_names=[str(name) for name in names] if names is not None else [],
         outline_stats=outline_stats,
+        residual_level=level,
     )

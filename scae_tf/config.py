@@ -98,6 +98,7 @@ class PostprocessConfig:
     ssim_weight: float = 0.5  # ssim+l2: weight of (1-SSIM)/2; the rest goes to the squared error
     ssim_window_sigma: float = 1.5  # Gaussian SSIM window
     residual_smooth_sigma: float = 1.0  # light smoothing of the residual (0 = none)
+    residual_level_percentile: float = 90.0  # each part's residual is divided by this percentile of it over the part, kept within the good parts' range (scae_tf/postprocess/level.py); 0 = off
     reference_neighbours: int = 5  # nearest good training crops the residual is also taken against (scae_tf/references.py); 0 = the CAE's alone
     reference_shift: int = 1  # px each way a reference may be shifted to match (misregistration)
     reference_subpixel: int = 2  # steps per px of that shift (bilinear): a crest half a pixel off its reference's lights every thread edge

@@ -26,6 +26,8 @@ from scae_tf.preprocessing import Prepared, Preprocessor, PreprocessState
 from scae_tf.references import part_residual
 from scae_tf.timing import STAGES
 
+LEVEL_WARNING = 1.5  # ResidualLevel.excess above this: the part is unlike the good ones all over, not in one place
+
 
 @dataclass
 class InspectionResult:
@@ -122,6 +124,11 @@ class InspectionPipeline:
         # the calibration's settings: a file written before a residual setting existed keeps the value it was made with
         residual = part_residual(crop, reconstruction, self.postprocessor.config, references, pre.analysis_box(crop_mask))
         decision = self.postprocessor(residual, crop_mask)
+        if decision.level_excess > LEVEL_WARNING:
+            warnings.append(
+                f"out of distribution: the residual over the whole part is {decision.level_excess:.1f}x the highest a good "
+                "calibration part showed; the part differs from the training parts all over"
+            )
         # the analysed region, not only the object: missing material (a cut tip) shows just outside the mask
         anomaly_map = warp_to_image(decision.pixel_map, pose, work.shape[:2])
         flagged = [

@@ -69,6 +69,7 @@ def test_round_trip_keeps_everything(tmp_path, calibration):
     np.testing.assert_array_equal(loaded.zone_sigma, calibration.zone_sigma)
     np.testing.assert_array_equal(loaded.position_stats.mean, calibration.position_stats.mean)
     np.testing.assert_array_equal(loaded.position_stats.std, calibration.position_stats.std)
+    assert loaded.residual_level == calibration.residual_level is not None
     probe = good_residuals(1, seed=9)[0]
     probe[10:18, 20:28] += 0.5
     a = calibration.postprocessor()(probe, object_mask())
@@ -80,7 +81,7 @@ def test_round_trip_keeps_everything(tmp_path, calibration):
 def test_threshold_is_measured_out_of_sample_leave_one_out():
     residuals = good_residuals(8, seed=2)
     masks = [object_mask()] * 8
-    cfg = config(per_position_zscore=False)
+    cfg = config(per_position_zscore=False, residual_level_percentile=0.0)  # the levels' median and maximum include the image (second order)
     full = calibrate_residuals(residuals, masks, cfg)
     for i in (0, 5):
         others = calibrate_residuals(residuals[:i] + residuals[i + 1 :], masks[1:], cfg)
@@ -92,7 +93,7 @@ def test_per_position_statistics_are_exact_without_smoothing():
     mask = np.ones(SHAPE, bool)
     partial = mask.copy()
     partial[:, :8] = False  # the first image does not cover the left columns
-    cfg = config(zscore_smooth_sigma=0.0, stats_downsample=1, zscore_std_floor=0.0)
+    cfg = config(zscore_smooth_sigma=0.0, stats_downsample=1, zscore_std_floor=0.0, residual_level_percentile=0.0)
     calibration = calibrate_residuals(residuals, [partial] + [mask] * 5, cfg)
     stack = np.stack(residuals)
     np.testing.assert_allclose(calibration.position_stats.mean[:, 8:], stack[:, :, 8:].mean(0), atol=1e-6)
@@ -104,7 +105,7 @@ def test_std_floor_keeps_quiet_positions_from_exploding():
     residuals = [np.full(SHAPE, 0.1, np.float32) for _ in range(5)]
     for i, r in enumerate(residuals):
         r[:, 24:] += 0.01 * i  # only the right 40 of 64 columns vary (population std 0.01 * sqrt(2))
-    calibration = calibrate_residuals(residuals, [np.ones(SHAPE, bool)] * 5, config(zscore_smooth_sigma=0.0, stats_downsample=1))
+    calibration = calibrate_residuals(residuals, [np.ones(SHAPE, bool)] * 5, config(zscore_smooth_sigma=0.0, stats_downsample=1, residual_level_percentile=0.0))
     std = calibration.position_stats.std
     varying = 0.01 * np.sqrt(2.0)
     np.testing.assert_allclose(std[:, 24:], varying, rtol=1e-4)
@@ -238,7 +239,7 @@ def test_training_images_floor_the_spread_a_rare_good_detail_is_judged_by():
     residuals = good_residuals(12)
     residuals[0][14:18, 30:34] += 0.3
     masks = [object_mask()] * 12
-    cfg = config()
+    cfg = config(residual_level_percentile=0.0)  # the floor's statistics are made here, from unscaled residuals
     plain = calibrate_residuals(residuals, masks, cfg)
     training = good_residuals(40, seed=1)
     for i in range(0, 40, 5):  # every fifth training image has the detail

@@ -105,6 +105,20 @@ def test_good_parts_pass(pipeline):
         result = pipeline.inspect(draw_screw(rng)[0])
         assert not result.anomalous and not result.flagged
         assert result.score <= result.threshold
+        assert not result.warnings
+
+
+def test_a_part_unlike_the_good_ones_all_over_is_anomalous_and_says_so(trained):
+    """The residual's level is scaled away only within the range the good parts showed (postprocess/level.py)."""
+
+    class Blurrier(FakeBackend):
+        def reconstruct(self, crop: np.ndarray) -> np.ndarray:
+            return cv2.GaussianBlur(crop, (0, 0), 4.0)  # twice the calibration's blur: a worse rebuild everywhere
+
+    state, calibration = trained
+    result = InspectionPipeline(Blurrier(), state, calibration, POST).inspect(draw_screw(np.random.default_rng(11))[0])
+    assert result.anomalous
+    assert any("all over" in w for w in result.warnings), result.warnings
 
 
 def test_result_follows_the_contract(pipeline):

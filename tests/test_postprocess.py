@@ -305,7 +305,7 @@ def thread_data():
 
 def test_calibrated_zone_sigma_silences_the_thread_and_flags_a_planted_patch(thread_data):
     goods, fresh_good, mask = thread_data
-    cfg = config(patch_size=8, patch_stride=8, zones=4, top_fraction=0.1)
+    cfg = config(patch_size=8, patch_stride=8, zones=4, top_fraction=0.1, residual_level_percentile=0.0)  # the naive rule below reads raw residuals
     calibration = calibrate_residuals(goods, [mask] * len(goods), cfg)
     assert calibration.zone_sigma[2] > 5 * calibration.zone_sigma[0]  # the thread zone (x 64-96)
     assert calibration.false_alarm_rate_pooled_k > 0.5  # plain pooled d > 3 alarms on good parts

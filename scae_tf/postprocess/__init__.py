@@ -4,6 +4,7 @@ See :mod:`scae_tf.postprocess.processor` for the method and the documented choic
 """
 
 from scae_tf.postprocess.grid import PatchGrid, patch_grid, patch_means
+from scae_tf.postprocess.level import ResidualLevel, part_level
 from scae_tf.postprocess.neighbours import neighbour_deviation, neighbour_reference
 from scae_tf.postprocess.outline import expected_region, outline_deviation, outline_sums
 from scae_tf.postprocess.patches import FlaggedPatch, PatchTable
@@ -29,6 +30,7 @@ __all__ = [
     "PositionSums",
     "PostProcessor",
     "PostprocessResult",
+    "ResidualLevel",
     "analysis_region",
     "errors_and_region",
     "expected_region",
@@ -38,6 +40,7 @@ __all__ = [
     "neighbour_reference",
     "outline_deviation",
     "outline_sums",
+    "part_level",
     "patch_grid",
     "patch_means",
     "select_top",

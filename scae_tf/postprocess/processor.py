@@ -2,6 +2,7 @@
 
 Steps (all vectorised, a few ms per crop):
 
+0. with ``residual_level``, the residual in units of the part's own level (``level.py``);
 1. optional per-position z-score of the residual (``PositionStats`` from calibration), plus, when
    ``outline_weight`` > 0, the weighted outline deviation (``outline.py``: per-position z-score of
    the object mask, so missing material counts although the mask excludes it);
@@ -43,6 +44,7 @@ import numpy as np
 
 from scae_tf.config import PostprocessConfig
 from scae_tf.postprocess.grid import PatchGrid, patch_grid, patch_means
+from scae_tf.postprocess.level import ResidualLevel
 from scae_tf.postprocess.neighbours import neighbour_deviation
 from scae_tf.postprocess.outline import expected_region, outline_deviation
 from scae_tf.postprocess.patches import PatchTable
@@ -75,6 +77,7 @@ class PostprocessResult:
     anomalous: bool
     pixel_map: np.ndarray  # (crop_height, crop_width) float32, >= 0: max d of covering patches (and |z|) on the analysed region; outside it 0, or the positive z in the missing-material band
     errors_map: np.ndarray  # the map that was patched: residual or its per-position z-score (+ outline deviation)
+    level_excess: float = math.nan  # the part's residual level over the highest a good calibration part showed (ResidualLevel.excess)
 
 
 def analysis_region(mask: np.ndarray, config: PostprocessConfig) -> np.ndarray:
@@ -124,8 +127,10 @@ class PostProcessor:
         zone_sigma: np.ndarray | None = None,
         threshold: float | None = None,
         outline_stats: PositionStats | None = None,
+        residual_level: ResidualLevel | None = None,
     ):
         self.config = config
+        self.residual_level = residual_level if config.residual_level_percentile > 0 else None
         self.grid = patch_grid(crop_shape[0], crop_shape[1], config.patch_size, config.patch_stride)
         self.zones = zone_ids(self.grid, config.zones)
         self.n_zones = zone_count(self.grid, config.zones)
@@ -144,14 +149,13 @@ class PostProcessor:
         reach = MISSING_MATERIAL_REACH * config.patch_size
         self._band_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
 
-    def errors_map(self, residual: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-        if mask is None:
-            return residual if self.position_stats is None else self.position_stats.zscore(residual)
-        return errors_and_region(residual, mask, self.config, self.position_stats, self.outline_stats)[0]
+    def scaled(self, residual: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Step 0: the residual in units of the part's level (as is without ``residual_level``)."""
+        return residual if self.residual_level is None else self.residual_level(residual, mask)
 
     def analyse(self, residual: np.ndarray, mask: np.ndarray) -> PatchAnalysis:
-        """Steps 1-4: patch errors, object patches, candidates and neighbour deviations."""
-        return self.analyse_map(*errors_and_region(residual, mask, self.config, self.position_stats, self.outline_stats))
+        """Steps 0-4: patch errors, object patches, candidates and neighbour deviations."""
+        return self.analyse_map(*errors_and_region(self.scaled(residual, mask), mask, self.config, self.position_stats, self.outline_stats))
 
     def analyse_map(self, errors_map: np.ndarray, mask: np.ndarray) -> PatchAnalysis:
         """Steps 2-4 on an errors map already z-scored (calibration passes leave-one-out statistics)."""
@@ -163,7 +167,8 @@ class PostProcessor:
         return PatchAnalysis(self.grid, errors, fraction, is_object, deviation, candidate, self.zones)
 
     def __call__(self, residual: np.ndarray, mask: np.ndarray) -> PostprocessResult:
-        errors_map, mask = errors_and_region(residual, mask, self.config, self.position_stats, self.outline_stats)
+        excess = math.nan if self.residual_level is None else self.residual_level.excess(residual, mask)
+        errors_map, mask = errors_and_region(self.scaled(residual, mask), mask, self.config, self.position_stats, self.outline_stats)
         analysis = self.analyse_map(errors_map, mask)
         normalised = analysis.deviation / self.zone_sigma[self.zones]
         flagged = analysis.candidate & (normalised > self.threshold)
@@ -190,6 +195,7 @@ class PostProcessor:
             anomalous=bool(np.any(flagged)) or not np.any(analysis.is_object),
             pixel_map=self.pixel_map(normalised, analysis.is_object, mask, errors_map),
             errors_map=errors_map,
+            level_excess=excess,
         )
 
     def pixel_map(self, normalised: np.ndarray, is_object: np.ndarray, mask: np.ndarray, errors_map: np.ndarray) -> np.ndarray:
