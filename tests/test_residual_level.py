@@ -40,10 +40,15 @@ def test_the_level_is_a_percentile_over_the_part_and_kept_within_the_good_range(
     residual[~MASK] = 50.0  # background never counts
     assert part_level(residual, MASK, 90) == pytest.approx(0.9, abs=1e-3)
     level = ResidualLevel(90.0, low=0.5, high=2.0)
-    assert level.divisor(residual, MASK) == pytest.approx(0.9, abs=1e-3)
-    assert level.divisor(0.1 * residual, MASK) == 0.5  # a quiet part is not amplified
-    assert level.divisor(10 * residual, MASK) == 2.0  # beyond every good part: the excess stays
-    assert level.excess(10 * residual, MASK) == pytest.approx(4.5, abs=1e-2)
+    probe = residual.copy()
+    probe[~MASK] = 1.0
+    scaled, excess = level.scale(probe, MASK)
+    np.testing.assert_allclose(scaled, probe / 0.9, rtol=2e-3)
+    assert excess == pytest.approx(0.45, abs=1e-3)
+    np.testing.assert_allclose(level(0.1 * probe, MASK), 0.1 * probe / 0.5, rtol=1e-6)  # a quiet part is not amplified
+    scaled, excess = level.scale(10 * probe, MASK)
+    np.testing.assert_allclose(scaled, 10 * probe / 2.0, rtol=1e-6)  # beyond every good part: the excess stays
+    assert excess == pytest.approx(4.5, abs=1e-2)
     assert ResidualLevel.from_dict(level.to_dict()) == level
     with pytest.raises(ValueError):
         ResidualLevel.from_dict({"percentile": 90, "low": 0.0, "high": 1.0})

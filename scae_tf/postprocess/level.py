@@ -43,15 +43,15 @@ class ResidualLevel:
             return cls(percentile, 1.0, 1.0)  # every residual is 0: nothing to scale
         return cls(percentile, float(np.median(levels)), float(levels.max()))
 
-    def divisor(self, residual: np.ndarray, mask: np.ndarray) -> float:
-        return float(np.clip(part_level(residual, mask, self.percentile), self.low, self.high))
-
     def __call__(self, residual: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        return (residual / np.float32(self.divisor(residual, mask))).astype(np.float32)
+        return self.scale(residual, mask)[0]
 
-    def excess(self, residual: np.ndarray, mask: np.ndarray) -> float:
-        """The part's level over the highest a good calibration part showed (> 1: unlike them all over)."""
-        return part_level(residual, mask, self.percentile) / self.high
+    def scale(self, residual: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, float]:
+        """(the residual divided by its clipped level, the excess: its level over the highest a good
+        calibration part showed; > 1: unlike them all over)."""
+        level = part_level(residual, mask, self.percentile)
+        divisor = np.float32(np.clip(level, self.low, self.high))
+        return (residual / divisor).astype(np.float32), level / self.high
 
     def to_dict(self) -> dict[str, float]:
         return {"percentile": self.percentile, "low": self.low, "high": self.high}

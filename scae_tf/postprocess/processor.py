@@ -167,8 +167,10 @@ class PostProcessor:
         return PatchAnalysis(self.grid, errors, fraction, is_object, deviation, candidate, self.zones)
 
     def __call__(self, residual: np.ndarray, mask: np.ndarray) -> PostprocessResult:
-        excess = math.nan if self.residual_level is None else self.residual_level.excess(residual, mask)
-        errors_map, mask = errors_and_region(self.scaled(residual, mask), mask, self.config, self.position_stats, self.outline_stats)
+        excess = math.nan
+        if self.residual_level is not None:
+            residual, excess = self.residual_level.scale(residual, mask)
+        errors_map, mask = errors_and_region(residual, mask, self.config, self.position_stats, self.outline_stats)
         analysis = self.analyse_map(errors_map, mask)
         normalised = analysis.deviation / self.zone_sigma[self.zones]
         flagged = analysis.candidate & (normalised > self.threshold)
