@@ -248,18 +248,26 @@ def choose_inspected(samples: list[Any], metrics: dict[str, Any], count: int) ->
     return good + ordered[: max(0, count - len(good))]
 
 
+def typed_inputs(paths: list[Path]) -> list[Any]:
+    """The demo's inspected test images, each overlay named by its folder (the defect type) and file:
+    ``pit_000``, ``good_000``, whatever else was chosen."""
+    from scae_tf.runtime.inspection import InputImage
+
+    return [InputImage(path, Path(f"{path.parent.name}_{path.stem}")) for path in paths]
+
+
 def _inspect(
     bundle: Path, data: Path, inspect_dir: Path, settings: DemoSettings, metrics: dict[str, Any]
 ) -> list[dict[str, Any]]:
     """Inspect one good and a few defective test images like `scae inspect --out`: overlays + JSON lines."""
     from scae_tf.data.layout import list_dataset
     from scae_tf.pipeline import load_pipeline
-    from scae_tf.runtime.inspection import collect_inputs, inspect_inputs, record_json, record_line
+    from scae_tf.runtime.inspection import inspect_inputs, record_json, record_line
 
     samples = list_dataset(data, "test")
     chosen = choose_inspected(samples, metrics, settings.inspect_images)
     labels = {s.path: s.label for s in samples}
-    images, _ = collect_inputs(chosen)
+    images = typed_inputs(chosen)
     with c_stderr_captured():
         pipeline = load_pipeline(bundle, threads=settings.threads)
     inspect_dir.mkdir(parents=True, exist_ok=True)

@@ -48,6 +48,8 @@ def test_demo_fast_runs_every_stage(tmp_path, capsys):
     lines = (out / "inspect" / "inspect.jsonl").read_text().splitlines()
     assert lines and all(json.loads(line)["overlay"].endswith(".overlay.png") for line in lines)
     assert len(list((out / "inspect").rglob("*.overlay.png"))) == len(lines)
+    for line in map(json.loads, lines):  # each overlay names the image's folder (its defect type) and file
+        assert Path(line["overlay"]).name == f"{Path(line['path']).parent.name}_{Path(line['path']).stem}.overlay.png"
     printed = capsys.readouterr().out
     assert str(out / "report" / "report.html") in printed
     assert format_summary(summary) in printed
@@ -56,6 +58,13 @@ def test_demo_fast_runs_every_stage(tmp_path, capsys):
     assert f"flagged {verdict['flagged']} of {verdict['good']} good parts" in printed
     if summary["caught_overlay"]:
         assert Path(summary["caught_overlay"]).is_file() and summary["caught_overlay"] in printed
+
+
+def test_demo_overlays_name_the_defect_type_even_without_a_clash():
+    from scae_tf.demo import typed_inputs
+
+    names = [str(i.overlay_name) for i in typed_inputs([Path("d/test/good/000.png"), Path("d/test/contamination/002.png")])]
+    assert names == ["good_000", "contamination_002"]
 
 
 def _summary(caught: int, overlay: str | None, auroc: float) -> dict:
