@@ -26,7 +26,7 @@ from scae_tf.preprocessing import Prepared, Preprocessor, PreprocessState
 from scae_tf.references import part_residual
 from scae_tf.timing import STAGES
 
-LEVEL_WARNING = 1.5  # ResidualLevel.excess above this: the part is unlike the good ones all over, not in one place
+LEVEL_WARNING = 1.5  # PostprocessResult.level_excess above this: the part is unlike the good ones all over, not in one place
 
 
 @dataclass

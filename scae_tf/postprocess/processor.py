@@ -77,7 +77,7 @@ class PostprocessResult:
     anomalous: bool
     pixel_map: np.ndarray  # (crop_height, crop_width) float32, >= 0: max d of covering patches (and |z|) on the analysed region; outside it 0, or the positive z in the missing-material band
     errors_map: np.ndarray  # the map that was patched: residual or its per-position z-score (+ outline deviation)
-    level_excess: float = math.nan  # the part's residual level over the highest a good calibration part showed (ResidualLevel.excess)
+    level_excess: float = math.nan  # the part's residual level over the highest a good calibration part showed (ResidualLevel.scale)
 
 
 def analysis_region(mask: np.ndarray, config: PostprocessConfig) -> np.ndarray:
@@ -149,13 +149,14 @@ class PostProcessor:
         reach = MISSING_MATERIAL_REACH * config.patch_size
         self._band_kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
 
-    def scaled(self, residual: np.ndarray, mask: np.ndarray) -> np.ndarray:
-        """Step 0: the residual in units of the part's level (as is without ``residual_level``)."""
-        return residual if self.residual_level is None else self.residual_level(residual, mask)
+    def scaled(self, residual: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, float]:
+        """Step 0: the residual in units of the part's level and the level's excess (``ResidualLevel.scale``);
+        as is and NaN without ``residual_level``."""
+        return (residual, math.nan) if self.residual_level is None else self.residual_level.scale(residual, mask)
 
     def analyse(self, residual: np.ndarray, mask: np.ndarray) -> PatchAnalysis:
         """Steps 0-4: patch errors, object patches, candidates and neighbour deviations."""
-        return self.analyse_map(*errors_and_region(self.scaled(residual, mask), mask, self.config, self.position_stats, self.outline_stats))
+        return self.analyse_map(*errors_and_region(self.scaled(residual, mask)[0], mask, self.config, self.position_stats, self.outline_stats))
 
     def analyse_map(self, errors_map: np.ndarray, mask: np.ndarray) -> PatchAnalysis:
         """Steps 2-4 on an errors map already z-scored (calibration passes leave-one-out statistics)."""
@@ -167,9 +168,7 @@ class PostProcessor:
         return PatchAnalysis(self.grid, errors, fraction, is_object, deviation, candidate, self.zones)
 
     def __call__(self, residual: np.ndarray, mask: np.ndarray) -> PostprocessResult:
-        excess = math.nan
-        if self.residual_level is not None:
-            residual, excess = self.residual_level.scale(residual, mask)
+        residual, excess = self.scaled(residual, mask)
         errors_map, mask = errors_and_region(residual, mask, self.config, self.position_stats, self.outline_stats)
         analysis = self.analyse_map(errors_map, mask)
         normalised = analysis.deviation / self.zone_sigma[self.zones]
