@@ -3,6 +3,8 @@
 ``calibrate`` runs segment -> canonical crop -> reconstruct -> residual on good calibration images
 (a split of train/good, never test images) and measures, from good parts only:
 
+* for a colour part, first the weights of its squared error's brightness and colour components
+  (``scae_tf/colour.py``), which every residual below is measured with;
 * per-position mean/std of the residual (for per-pixel z-scores), when enabled;
 * sigma of the neighbour deviation per zone (RMS about 0 over all object patches of the zone, so a
   zone whose patches are systematically hotter than their neighbours also gets a larger sigma),
@@ -35,13 +37,14 @@ import io
 import json
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from scae_tf.colour import ColourBalance, fit_colour_balance
 from scae_tf.config import PostprocessConfig, from_dict, save_json, to_dict
 from scae_tf.errors import ScaeError
 from scae_tf.postprocess import (
@@ -69,7 +72,7 @@ DECISION_FIELDS = ("k_sigma", "target_false_alarm_rate", "threshold_method")
 STATISTICS_FIELDS = tuple(f.name for f in dataclasses.fields(PostprocessConfig) if f.name not in DECISION_FIELDS)
 # Post-processing fields added after calibration files were first written, with the value that
 # reproduces what older files were made with (a missing key must not take today's default).
-LEGACY_FIELD_VALUES = {"residual_level_percentile": 0.0, "zscore_training_floor": False, "neighbour_ring": 1, "analysis_dilation": 0, "reference_neighbours": 0, "reference_shift": 0, "reference_subpixel": 1, "reference_bands": 1, "reference_axial_search": 0, "texture_model": False, "missing_material_map": False}
+LEGACY_FIELD_VALUES = {"colour_balance": False, "residual_level_percentile": 0.0, "zscore_training_floor": False, "neighbour_ring": 1, "analysis_dilation": 0, "reference_neighbours": 0, "reference_shift": 0, "reference_subpixel": 1, "reference_bands": 1, "reference_axial_search": 0, "texture_model": False, "missing_material_map": False}
 
 
 def _encode_array(array: np.ndarray) -> str:
@@ -106,6 +109,7 @@ class Calibration:
     legacy_fields: tuple[str, ...] = ()  # fields absent from the file, set from LEGACY_FIELD_VALUES
     references: GoodReferences | TextureModel | None = None  # good training crops (aligned parts) or good texture (surfaces) the residual is also taken against; None: the CAE's alone
     residual_level: ResidualLevel | None = None  # the good parts' residual levels (postprocess.residual_level_percentile > 0)
+    colour: ColourBalance | None = None  # colour parts: the weights of their squared error's components (postprocess.colour_balance)
 
     def with_false_alarm_rate(self, rate: float) -> Calibration:
         """The same statistics with tau re-set for another false-alarm target (no images needed:
@@ -167,6 +171,7 @@ class Calibration:
             "outline_stats": _stats_to_dict(self.outline_stats, self.config.stats_downsample),
             "references": self.references.to_dict() if self.references is not None else None,
             "residual_level": self.residual_level.to_dict() if self.residual_level is not None else None,
+            "colour": self.colour.to_dict() if self.colour is not None else None,
         }
 
     def save(self, path: str | Path) -> None:
@@ -201,6 +206,7 @@ class Calibration:
             residual_level = ResidualLevel.from_dict(data["residual_level"]) if data.get("residual_level") else None
             if config.residual_level_percentile > 0 and residual_level is None:
                 raise ValueError("residual_level_percentile > 0 but no residual_level")
+            colour = ColourBalance.from_dict(data["colour"]) if data.get("colour") else None
             calibration = cls(
                 config=config,
                 crop_shape=tuple(int(v) for v in data["crop_shape"]),
@@ -221,6 +227,7 @@ class Calibration:
                 legacy_fields=legacy,
                 references=references,
                 residual_level=residual_level,
+                colour=colour,
             )
             calibration.postprocessor()  # validates zone count, sigma > 0, stats shape
         except ScaeError:
@@ -260,15 +267,17 @@ def crop_residual(
     config: PostprocessConfig,
     references: GoodReferences | TextureModel | None = None,
     leave_own_out: bool = False,
+    colour: ColourBalance | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(residual, crop mask) of one work image: segment -> canonical crop -> reconstruct -> residual.
     ``leave_own_out``: the image is one of the references (a training image), so its nearest one (itself)
-    is not compared with. Raises ``ScaeError`` when no part is found (the caller skips the image)."""
+    is not compared with. ``colour``: a colour part's error components weighted (``scae_tf/colour.py``).
+    Raises ``ScaeError`` when no part is found (the caller skips the image)."""
     crop, crop_mask = _canonical_crop(backend, preprocessor, work)
     reconstruction = preprocessor.reconstruct(backend.reconstruct, crop, crop_mask)
     aligned = isinstance(references, GoodReferences) and uses_references(config, references) and len(references) >= 2
     own = int(references.nearest(crop, 1)[0]) if leave_own_out and aligned else None
-    return part_residual(crop, reconstruction, config, references, preprocessor.analysis_box(crop_mask), own), crop_mask
+    return part_residual(crop, reconstruction, config, references, preprocessor.analysis_box(crop_mask), own, colour), crop_mask
 
 
 def _canonical_crop(backend: Any, preprocessor: Any, work: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -277,6 +286,25 @@ def _canonical_crop(backend: Any, preprocessor: Any, work: np.ndarray) -> tuple[
     if not prepared.found:
         raise ScaeError(prepared.reason)
     return prepared.crop, prepared.crop_mask
+
+
+def colour_balance(backend: Any, preprocessor: Any, works: Iterable[np.ndarray], config: PostprocessConfig) -> ColourBalance | None:
+    """The weights of a colour part's squared-error components, from good work images (``scae_tf/colour.py``);
+    None for gray parts or with ``postprocess.colour_balance`` off. A gray part costs one crop, not a pass."""
+    if not config.colour_balance:
+        return None
+
+    def samples() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        for work in works:
+            try:
+                crop, crop_mask = _canonical_crop(backend, preprocessor, work)
+            except ScaeError:
+                continue  # the calibration pass names the images without a part
+            if crop.ndim != 3 or crop.shape[2] != 3:
+                return
+            yield crop, preprocessor.reconstruct(backend.reconstruct, crop, crop_mask), crop_mask
+
+    return fit_colour_balance(samples())
 
 
 def good_references(
@@ -318,11 +346,13 @@ def calibrate(
     warning and listed in ``skipped_images`` (the same image would be an error at inspection, so
     the count says how reliable the segmenter is on good parts).
     """
+    works = list(works)
+    colour = colour_balance(backend, preprocessor, works, config)
     residuals, masks, kept, skipped = [], [], [], []
     for index, work in enumerate(works):
         name = names[index] if names is not None else f"#{index}"
         try:
-            residual, crop_mask = crop_residual(backend, preprocessor, work, config, references)
+            residual, crop_mask = crop_residual(backend, preprocessor, work, config, references, colour=colour)
         except ScaeError as err:
             log.warning("calibration image %s skipped: %s", name, err)
             skipped.append(name)
@@ -338,10 +368,11 @@ def calibrate(
     level = ResidualLevel.fit(residuals, masks, config.residual_level_percentile) if config.residual_level_percentile > 0 and residuals else None
     floor = None
     if training_works is not None and config.per_position_zscore and config.zscore_training_floor:
-        floor = training_std_floor(backend, preprocessor, config, training_works, references, level)
+        floor = training_std_floor(backend, preprocessor, config, training_works, references, level, colour)
     calibration = calibrate_residuals(residuals, masks, config, kept if names is not None else None, floor, level)
     calibration.skipped_images = skipped
     calibration.references = references if uses_references(config, references) else None
+    calibration.colour = colour
     return calibration
 
 
@@ -352,6 +383,7 @@ def training_std_floor(
     works: Iterable[np.ndarray],
     references: GoodReferences | TextureModel | None,
     level: ResidualLevel | None = None,
+    colour: ColourBalance | None = None,
 ) -> PositionStats | None:
     """Per-position statistics of the training images' residuals, each crop compared with the other references.
 
@@ -360,12 +392,13 @@ def training_std_floor(
     above the rest. The training images are several times more: their spread at each place is a floor
     for the calibration images' (the mean stays theirs: the CAE rebuilds its own training crops a
     little better). A training crop is among the references, so its nearest one (itself) is left out.
-    None when no training image has a part. ``level``: the calibration parts' residual levels, which scale these residuals too.
+    None when no training image has a part. ``level``: the calibration parts' residual levels, which scale these residuals too;
+    ``colour``: their colour weights, which weight them too.
     """
     total = None
     for work in works:
         try:
-            residual, crop_mask = crop_residual(backend, preprocessor, work, config, references, leave_own_out=True)
+            residual, crop_mask = crop_residual(backend, preprocessor, work, config, references, leave_own_out=True, colour=colour)
         except ScaeError:
             continue  # the calibration pass names the images without a part; here one less sample
         if level is not None:

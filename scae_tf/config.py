@@ -98,6 +98,7 @@ class PostprocessConfig:
     ssim_weight: float = 0.5  # ssim+l2: weight of (1-SSIM)/2; the rest goes to the squared error
     ssim_window_sigma: float = 1.5  # Gaussian SSIM window
     residual_smooth_sigma: float = 1.0  # light smoothing of the residual (0 = none)
+    colour_balance: bool = True  # colour parts: the squared error's brightness and two opponent colour components weighted by how small each is on good parts (scae_tf/colour.py); False = the channel mean
     residual_level_percentile: float = 90.0  # each part's residual is divided by this percentile of it over the part, kept within the good parts' range (scae_tf/postprocess/level.py); 0 = off
     reference_neighbours: int = 5  # nearest good training crops the residual is also taken against (scae_tf/references.py); 0 = the CAE's alone
     reference_shift: int = 1  # px each way a reference may be shifted to match (misregistration)

@@ -121,8 +121,9 @@ class InspectionPipeline:
         times["reconstruct"] = after_reconstruct - after_pose
 
         references = self.calibration.references if self.calibration is not None else None
+        colour = self.calibration.colour if self.calibration is not None else None
         # the calibration's settings: a file written before a residual setting existed keeps the value it was made with
-        residual = part_residual(crop, reconstruction, self.postprocessor.config, references, pre.analysis_box(crop_mask))
+        residual = part_residual(crop, reconstruction, self.postprocessor.config, references, pre.analysis_box(crop_mask), colour=colour)
         decision = self.postprocessor(residual, crop_mask)
         if decision.level_excess > LEVEL_WARNING:
             warnings.append(

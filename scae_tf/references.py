@@ -22,6 +22,7 @@ from typing import Any
 import cv2
 import numpy as np
 
+from scae_tf.colour import ColourBalance
 from scae_tf.config import PostprocessConfig
 from scae_tf.residual import gaussian_blur, residual_map
 from scae_tf.texture import TextureModel
@@ -201,6 +202,7 @@ class GoodReferences:
         axial: int = 0,
         exclude: int | None = None,
         subpixel: int = 1,
+        colour: ColourBalance | None = None,
     ) -> np.ndarray:
         """Per pixel, the smallest Gaussian-smoothed squared difference to one of the ``neighbours``
         nearest references shifted by up to ``shift`` px each way in steps of 1/``subpixel`` px
@@ -212,7 +214,8 @@ class GoodReferences:
         offset per reference and band): a thread's phase differs from part to part. ``subpixel`` > 1: a
         crest half a pixel off its reference's leaves a residual along every edge of a thread; finer
         steps match it. ``exclude``: the index of a reference never used (the crop's own, when a
-        training crop is compared with the others)."""
+        training crop is compared with the others). ``colour``: a colour crop's squared difference in balanced
+        opponent components (``scae_tf/colour.py``) instead of the channel mean."""
         x = _crop_with_channels(crop)
         if x.shape != self.shape:
             raise ValueError(f"crop {x.shape} and references {self.shape} differ in shape")
@@ -234,8 +237,11 @@ class GoodReferences:
                 first = low + axial + offset  # padded column matching the band's first column, before the fine shift
                 windows = _shifted_windows(padded[:, first : first + high - low + 2 * shift], height, shift, subpixel)
                 difference = windows - target
-                difference *= difference
-                errors = _channel_mean(difference) if channels > 1 else difference  # (candidates, h, w)
+                if channels > 1 and colour is not None:
+                    errors = colour.squared_error(difference)  # (candidates, h, w)
+                else:
+                    difference *= difference
+                    errors = _channel_mean(difference) if channels > 1 else difference
                 np.minimum(band, _blurred_minimum(errors, sigma)[:, start - low : stop - low], out=band)
         return best
 
@@ -265,19 +271,21 @@ def part_residual(
     references: GoodReferences | TextureModel | None,
     box: tuple[slice, slice] | None = None,
     exclude: int | None = None,
+    colour: ColourBalance | None = None,
 ) -> np.ndarray:
     """The residual the post-processor judges: the CAE's (``residual_map``) or, when ``uses_references``,
     its geometric mean with the residual against the nearest good crops, or with the distance to good
     texture (``scae_tf/texture.py``). ``box``: only this window is computed, zero elsewhere (a small
     surface in a large frame, ``Preprocessor.analysis_box``; not with aligned references, which are positional).
-    ``exclude``: a reference left out (``GoodReferences.residual``)."""
+    ``exclude``: a reference left out (``GoodReferences.residual``). ``colour``: a colour crop's squared
+    errors in balanced opponent components (``scae_tf/colour.py``)."""
     if box is not None:
         if isinstance(references, GoodReferences) and uses_references(config, references):
             raise ValueError("a residual against aligned good references needs the whole crop")
         full = np.zeros(crop.shape[:2], np.float32)
-        full[box] = part_residual(crop[box], reconstruction[box], config, references)
+        full[box] = part_residual(crop[box], reconstruction[box], config, references, colour=colour)
         return full
-    residual = residual_map(crop, reconstruction, config)
+    residual = residual_map(crop, reconstruction, config, colour)
     if not uses_references(config, references):
         return residual
     if isinstance(references, TextureModel):
@@ -292,5 +300,6 @@ def part_residual(
             config.reference_axial_search,
             exclude,
             config.reference_subpixel,
+            colour,
         )
     return np.sqrt(np.maximum(residual, 0.0) * against_goods).astype(np.float32)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from scae_tf.colour import ColourBalance
 from scae_tf.config import PostprocessConfig
 
 RESIDUAL_KINDS = ("ssim", "l2", "ssim+l2")
@@ -41,6 +42,16 @@ def squared_error(image: np.ndarray, reconstruction: np.ndarray) -> np.ndarray:
     return diff * diff
 
 
+def _squared_error_map(image: np.ndarray, reconstruction: np.ndarray, colour: ColourBalance | None) -> np.ndarray:
+    """(height, width) squared error: a colour crop's channel mean, or its balanced components with ``colour``."""
+    squared = squared_error(image, reconstruction)
+    if squared.ndim == 2:
+        return squared
+    if colour is not None and squared.shape[2] == 3:
+        return colour.squared_error(np.asarray(image, np.float32) - np.asarray(reconstruction, np.float32))
+    return squared.mean(axis=2)
+
+
 def ssim_map(image: np.ndarray, reconstruction: np.ndarray, sigma: float = 1.5) -> np.ndarray:
     """Local SSIM per pixel with a Gaussian window (data range 1), vectorised with OpenCV blurs."""
     x = np.asarray(image, np.float32)
@@ -55,27 +66,28 @@ def ssim_map(image: np.ndarray, reconstruction: np.ndarray, sigma: float = 1.5) 
     return (numerator / denominator).astype(np.float32)
 
 
-def residual_map(image: np.ndarray, reconstruction: np.ndarray, config: PostprocessConfig) -> np.ndarray:
-    """The configured residual (``config.residual``), lightly smoothed, float32, same shape as the crop.
+def residual_map(
+    image: np.ndarray, reconstruction: np.ndarray, config: PostprocessConfig, colour: ColourBalance | None = None
+) -> np.ndarray:
+    """The configured residual (``config.residual``), lightly smoothed, float32, (height, width) of the crop.
 
     ``ssim`` = (1 - SSIM) / 2 in [0, 1]; ``l2`` = squared error; ``ssim+l2`` =
     ``ssim_weight * (1 - SSIM) / 2 + (1 - ssim_weight) * squared error``. The smoothing
     (``residual_smooth_sigma``) removes single-pixel reconstruction noise that no real defect has.
+    A colour crop's squared error is the channel mean, or with ``colour`` its balanced opponent
+    components (``scae_tf/colour.py``).
     """
     if image.shape != reconstruction.shape:
         raise ValueError(f"crop {image.shape} and reconstruction {reconstruction.shape} differ in shape")
     kind = config.residual
     if kind not in RESIDUAL_KINDS:
         raise ValueError(f"postprocess.residual must be one of {RESIDUAL_KINDS}, got {kind!r}")
+    squared = None if kind == "ssim" else _squared_error_map(image, reconstruction, colour)
     if kind == "l2":
-        residual = squared_error(image, reconstruction)
+        residual = squared
     else:
         dssim = (1.0 - ssim_map(image, reconstruction, config.ssim_window_sigma)) * 0.5
-        if kind == "ssim":
-            residual = dssim
-        else:
-            weight = config.ssim_weight
-            residual = weight * dssim + (1.0 - weight) * squared_error(image, reconstruction)
-    if residual.ndim == 3:  # colour crops: one map, the mean over the channels
-        residual = residual.mean(axis=2)
+        if dssim.ndim == 3:  # colour crops: one map, the mean over the channels
+            dssim = dssim.mean(axis=2)
+        residual = dssim if kind == "ssim" else config.ssim_weight * dssim + (1.0 - config.ssim_weight) * squared
     return gaussian_blur(np.ascontiguousarray(residual, dtype=np.float32), config.residual_smooth_sigma)
