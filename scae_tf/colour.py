@@ -5,8 +5,8 @@ a highlight or the grain's shading (the same in all three channels) several time
 stain that changes the hue but hardly the brightness adds little to it and drowns in the brightness noise.
 ``ColourBalance`` splits a colour difference into one brightness and two opponent colour components
 (red-green, yellow-blue: an orthonormal basis, so with weights 1 the error is the plain channel mean) and
-weights each by how small it is on good parts: each component then adds as much to a good part's error, and
-a colour change stands out as much as a brightness change of the same rarity. The weights are fitted on the
+weights each by how small it is on good parts (at most ``MAX_WEIGHT``): each component then adds about as much
+to a good part's error, and a colour change stands out as much as a brightness change of the same rarity. The weights are fitted on the
 calibration parts' reconstruction errors (``fit_colour_balance``) and travel in calibration.json.
 """
 
