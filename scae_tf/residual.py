@@ -44,12 +44,10 @@ def squared_error(image: np.ndarray, reconstruction: np.ndarray) -> np.ndarray:
 
 def _squared_error_map(image: np.ndarray, reconstruction: np.ndarray, colour: ColourBalance | None) -> np.ndarray:
     """(height, width) squared error: a colour crop's channel mean, or its balanced components with ``colour``."""
-    squared = squared_error(image, reconstruction)
-    if squared.ndim == 2:
-        return squared
-    if colour is not None and squared.shape[2] == 3:
+    if colour is not None and np.ndim(image) == 3 and np.shape(image)[2] == 3:
         return colour.squared_error(np.asarray(image, np.float32) - np.asarray(reconstruction, np.float32))
-    return squared.mean(axis=2)
+    squared = squared_error(image, reconstruction)
+    return squared if squared.ndim == 2 else squared.mean(axis=2)
 
 
 def ssim_map(image: np.ndarray, reconstruction: np.ndarray, sigma: float = 1.5) -> np.ndarray:
