@@ -24,7 +24,7 @@ import numpy as np
 
 from scae_tf.colour import ColourBalance
 from scae_tf.config import PostprocessConfig
-from scae_tf.residual import gaussian_blur, residual_map
+from scae_tf.residual import brightness_weight, gaussian_blur, residual_map
 from scae_tf.texture import TextureModel
 
 MAX_REFERENCE_BYTES = 12 * 2**20  # stored as 8-bit crops inside calibration.json; more references are subsampled
@@ -286,6 +286,9 @@ def part_residual(
         full[box] = part_residual(crop[box], reconstruction[box], config, references, colour=colour)
         return full
     residual = residual_map(crop, reconstruction, config, colour)
+    weight = brightness_weight(reconstruction, config)
+    if weight is not None:
+        residual = residual * weight
     if not uses_references(config, references):
         return residual
     if isinstance(references, TextureModel):
@@ -302,4 +305,6 @@ def part_residual(
             config.reference_subpixel,
             colour,
         )
+        if weight is not None:
+            against_goods = against_goods * weight
     return np.sqrt(np.maximum(residual, 0.0) * against_goods).astype(np.float32)

@@ -101,3 +101,59 @@ def test_default_residual_is_the_smoothed_squared_error():
     expected = residual_map(x, y, PostprocessConfig(residual="l2", residual_smooth_sigma=config.residual_smooth_sigma))
     np.testing.assert_array_equal(residual_map(x, y, config), expected)
     assert config.residual == "l2"
+
+
+def test_brightness_weight_judges_a_dark_spot_in_the_shadow_like_one_under_the_highlight():
+    """A black part under a highlight: a spot changing a shadowed place by 50 % and one changing the
+    highlight by 50 %. In intensity units the highlight's spot is (0.8 / 0.08)^2 = 100x louder; with
+    ``residual_brightness_power`` 2 (relative errors) both are about equally loud, and power 0 (the
+    default) leaves the residual as it was."""
+    from scae_tf.references import part_residual
+    from scae_tf.residual import brightness_weight
+
+    reconstruction = np.full((48, 96), 0.08, np.float32)
+    reconstruction[:, 48:] = 0.8  # the highlight
+    crop = reconstruction.copy()
+    crop[20:26, 18:24] *= 0.5  # a dark spot in the shadow
+    crop[20:26, 70:76] *= 0.5  # the same relative change under the highlight
+    plain = PostprocessConfig(reference_neighbours=0)
+    relative = PostprocessConfig(reference_neighbours=0, residual_brightness_power=2.0, residual_brightness_floor=0.0)
+    assert brightness_weight(reconstruction, plain) is None
+    assert np.array_equal(part_residual(crop, reconstruction, plain, None), residual_map(crop, reconstruction, plain))
+    before = part_residual(crop, reconstruction, plain, None)
+    after = part_residual(crop, reconstruction, relative, None)
+    assert before[23, 73] > 50 * before[23, 21]
+    assert 0.5 < after[23, 21] / after[23, 73] < 2.0
+    floored = PostprocessConfig(reference_neighbours=0, residual_brightness_power=2.0, residual_brightness_floor=0.08)
+    weight = brightness_weight(reconstruction, floored)
+    assert weight[23, 10] == pytest.approx(1 / 0.16**2, rel=1e-3)  # the floor bounds the gain in black
+    colour = brightness_weight(np.repeat(reconstruction[..., None], 3, axis=2), relative)
+    assert np.allclose(colour, brightness_weight(reconstruction, relative))  # a colour crop's brightness: its channel mean
+
+
+def test_scae_train_judges_a_dark_part_by_relative_errors_and_leaves_light_parts_and_a_set_value():
+    """A black part (median brightness 0.07 on its mask, as the real tyre's) gets relative errors; a light part
+    with a dark hole (a washer) and a surface do not; a value set in the config is kept."""
+    import dataclasses
+
+    from scae_tf.config import RunConfig
+    from scae_tf.residual import DARK_PART_POWER, brightness_power_for, part_brightness
+    from scae_tf.training.run import _with_brightness_power
+
+    mask = np.zeros((32, 32), bool)
+    mask[8:24, 8:24] = True
+    dark = np.full((32, 32, 3), 0.5, np.float32)  # a light background does not count: the part's own pixels do
+    dark[mask] = 0.07
+    light = np.full((32, 32), 0.1, np.float32)
+    light[mask] = 0.6
+    light[14:18, 14:18] = 0.05  # its hole, inside the mask
+    assert part_brightness([dark, dark], [mask, mask]) == pytest.approx(0.07)
+    assert brightness_power_for(part_brightness([dark], [mask])) == DARK_PART_POWER
+    assert brightness_power_for(part_brightness([light], [mask])) == 0.0
+    auto = RunConfig()
+    assert auto.postprocess.residual_brightness_power < 0  # left to scae train
+    assert _with_brightness_power(auto, [dark], [mask], "compact").postprocess.residual_brightness_power == DARK_PART_POWER
+    assert _with_brightness_power(auto, [light], [mask], "compact").postprocess.residual_brightness_power == 0.0
+    assert _with_brightness_power(auto, [dark], [mask], "surface").postprocess.residual_brightness_power == 0.0
+    chosen = dataclasses.replace(auto, postprocess=dataclasses.replace(auto.postprocess, residual_brightness_power=1.0))
+    assert _with_brightness_power(chosen, [dark], [mask], "compact").postprocess.residual_brightness_power == 1.0

@@ -34,7 +34,7 @@ from scae_tf.synthetic import (
 )
 
 # (part kind, colour) of every synthetic variant besides the gray screw
-VARIANTS = [("round", False), ("round", True), ("capsule", False), ("capsule", True), ("surface", False), ("surface", True), ("fabric", False), ("fabric", True)]
+VARIANTS = [("round", False), ("round", True), ("capsule", False), ("capsule", True), ("roller", False), ("roller", True), ("surface", False), ("surface", True), ("fabric", False), ("fabric", True)]
 VARIANT_TYPES = [(part, color, kind) for part, color in VARIANTS for kind in PART_KINDS[part].defect_types]
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 from scae_tf.errors import ScaeError
 from scae_tf.synthetic import DEFAULT_COUNTS, PART_KINDS, generate_dataset
 
-HELP = "write a synthetic part category: screw, round part, capsule, metal surface or fabric (MVTec layout, subtle defects with masks)"
+HELP = "write a synthetic part category: screw, round part, capsule, roller, metal surface or fabric (MVTec layout, subtle defects with masks)"
 
 log = logging.getLogger("scae")
 

@@ -35,6 +35,7 @@ from scae_tf.preprocessing import (
 )
 from scae_tf.progress import progress, progress_enabled
 from scae_tf.references import GoodReferences
+from scae_tf.residual import DARK_PART_BRIGHTNESS, brightness_power_for, part_brightness
 from scae_tf.segmentation_targets import training_targets
 from scae_tf.training.cae import check_loss_fits, train_cae
 from scae_tf.training.curves import plot_curves
@@ -336,6 +337,24 @@ def _with_kind(config: RunConfig, decision: KindDecision) -> RunConfig:
     return dataclasses.replace(config, postprocess=post)
 
 
+def _with_brightness_power(config: RunConfig, works: list[np.ndarray], targets: list[np.ndarray], kind: str) -> RunConfig:
+    """``postprocess.residual_brightness_power`` when left to scae train (-1): relative errors for a dark part
+    (``brightness_power_for``), off otherwise and on surfaces (their texture model has its own scale)."""
+    post = config.postprocess
+    if post.residual_brightness_power >= 0:
+        return config
+    power = 0.0
+    if kind != "surface":
+        brightness = part_brightness(works, targets)
+        power = brightness_power_for(brightness)
+        if power > 0:
+            log.info(
+                "dark part (median brightness %.3f < %.2f): squared errors judged relative to the light on them "
+                "(postprocess.residual_brightness_power %g)", brightness, DARK_PART_BRIGHTNESS, power,
+            )
+    return dataclasses.replace(config, postprocess=dataclasses.replace(post, residual_brightness_power=power))
+
+
 def _true_object_masks(data: Path, paths: list[str], shapes: list[tuple[int, int]]) -> list[np.ndarray] | None:
     """Exact object masks shipped by synthetic datasets (object_masks/train/good/<name>)."""
     folder = data / "object_masks" / "train" / "good"
@@ -406,6 +425,7 @@ def _train(data: Path, out: Path, config: RunConfig, samples, callbacks, started
     train_paths, train_works, train_targets = _drop_without_part(train_paths, train_works, train_targets, skipped)
     val_paths, val_works, val_targets = _drop_without_part(val_paths, val_works, val_targets, skipped)
     _require_images(train_paths, val_paths, skipped, data)
+    config = _with_brightness_power(config, train_works, train_targets, decision.kind)
     _check_resume_compatible(config, out)
     run.checkpoints.mkdir(exist_ok=True)
     run.write_split(split)
