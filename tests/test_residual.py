@@ -106,8 +106,8 @@ def test_default_residual_is_the_smoothed_squared_error():
 def test_brightness_weight_judges_a_dark_spot_in_the_shadow_like_one_under_the_highlight():
     """A black part under a highlight: a spot changing a shadowed place by 50 % and one changing the
     highlight by 50 %. In intensity units the highlight's spot is (0.8 / 0.08)^2 = 100x louder; with
-    ``residual_brightness_power`` 2 (relative errors) both are about equally loud, and power 0 (the
-    default) leaves the residual as it was."""
+    ``residual_brightness_power`` 2 (relative errors) both are about equally loud, and with it off (the
+    config's default, -1, until scae train chooses) the residual is as it was."""
     from scae_tf.references import part_residual
     from scae_tf.residual import brightness_weight
 

@@ -2,11 +2,11 @@
 
 Why: a part can lie still in its fixture and still look different in every image. A wheel, a tyre
 or a knurled roller turns on its axle between shots, so its raised blocks stand at another height
-each time, and near the top and bottom rims they are foreshortened by the curvature. A fixed
-crop of such a part has no aligned counterpart among the good images unless a good image is
-allowed to slide across the axis. The roller's axis is horizontal and fixed (+-1.5 % of the frame);
-it turns by any angle; two staggered rows of blocks per column of the tread, raised from a darker
-groove, lit from the camera's side, on a dark tray. Gray, or in colour a blue-gray metal.
+each time, and near the top and bottom rims they are foreshortened by the curvature: a fixed crop
+of one image matches another only where that one happened to turn alike. The roller's axis is
+horizontal and fixed (+-1.5 % of the frame); it turns by any angle; four columns of blocks across
+the face, alternate columns staggered by half a block, raised from a darker groove, lit from the
+camera's side, on a dark tray. Gray, or in colour a blue-gray metal.
 
 Defects (painted with :data:`scae_tf.synthetic.defects.DEFECT_PAINTERS` on the rolling face, or at
 its outline for ``chip``): scratch, dent, pit, contamination, chip.
@@ -58,9 +58,7 @@ def render_roller(rng: np.random.Generator, size: int = 256, defect_type: str = 
     # a block's upper edge catches the light, its top is brighter than the groove.
     facing = np.cos(elevation + 0.25)
     shade = 0.25 + 0.6 * np.clip(facing, 0, 1) ** 1.5
-    upper_edge = np.clip((_BLOCK_FILL / 2 - np.abs(phase_round - 0.5)) / soft + 0.5, 0, 1) - np.clip(
-        (_BLOCK_FILL / 2 - np.abs(phase_round - 0.5 + 0.06)) / soft + 0.5, 0, 1
-    )
+    upper_edge = round_edge - np.clip((_BLOCK_FILL / 2 - np.abs(phase_round - 0.5 + 0.06)) / soft + 0.5, 0, 1)
     shade = shade * (0.75 + 0.25 * raised) * (1 + 0.15 * np.clip(upper_edge, 0, 1) * across_edge)
     shade *= 1 + 0.02 * smooth_noise(rng, (size, size), 8)
     albedo = _COLOUR if color else np.float32([0.8])
