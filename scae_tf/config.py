@@ -101,6 +101,7 @@ class PostprocessConfig:
     colour_balance: bool = True  # colour parts: the squared error's brightness and two opponent colour components weighted by how small each is on good parts (scae_tf/colour.py); False = the channel mean
     residual_brightness_power: float = -1.0  # squared errors divided by (local brightness + floor)^this (scae_tf/residual.py brightness_weight): 2 = relative errors, 0 = off; -1 = scae train chooses (2 for a dark part)
     residual_brightness_floor: float = 0.01  # the brightness added before that division (2.5 gray levels), so the sensor noise of black stays bounded
+    residual_brightness_denoise: float = 1.0  # with relative errors: px the difference to the reconstruction and to the references is smoothed by before squaring (in a black part's shadow the sensor noise is as large as the brightness)
     residual_level_percentile: float = 90.0  # each part's residual is divided by this percentile of it over the part, kept within the good parts' range (scae_tf/postprocess/level.py); 0 = off
     reference_neighbours: int = 5  # nearest good training crops the residual is also taken against (scae_tf/references.py); 0 = the CAE's alone
     reference_shift: int = 1  # px each way a reference may be shifted to match (misregistration)

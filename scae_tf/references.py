@@ -24,7 +24,7 @@ import numpy as np
 
 from scae_tf.colour import ColourBalance
 from scae_tf.config import PostprocessConfig
-from scae_tf.residual import brightness_weight, gaussian_blur, residual_map
+from scae_tf.residual import brightness_weight, denoise_sigma, gaussian_blur, residual_map, smoothed
 from scae_tf.texture import TextureModel
 
 MAX_REFERENCE_BYTES = 12 * 2**20  # stored as 8-bit crops inside calibration.json; more references are subsampled
@@ -95,14 +95,14 @@ class GoodReferences:
     _search: dict[int, tuple[np.ndarray, np.ndarray]] = field(init=False, repr=False, compare=False)
     # {reach: (downsampled gray crops column-major (n, w + 2 reach, h), edge-padded by reach columns; their squares summed per column)};
     # one padding is kept, the plain crops are its middle
-    _padded: dict[tuple[int, int], np.ndarray] = field(init=False, repr=False, compare=False)  # {(rows, columns): float crops edge-padded by them}
+    _padded: dict[tuple[int, int, float], np.ndarray] = field(init=False, repr=False, compare=False)  # {(rows, columns, denoise): float crops smoothed by denoise px, edge-padded by them}
 
     def __post_init__(self) -> None:
         crops = np.asarray(self.crops)
         if crops.ndim != 4 or crops.dtype != np.uint8 or len(crops) == 0:
             raise ValueError(f"references must be a non-empty uint8 array (n, h, w, c), got {crops.dtype} {crops.shape}")
         floats = crops.astype(np.float32) / 255.0
-        object.__setattr__(self, "_padded", {(0, 0): floats})
+        object.__setattr__(self, "_padded", {(0, 0, 0.0): floats})
         search = np.ascontiguousarray(np.stack([self._search_image(c) for c in floats]).transpose(0, 2, 1))
         object.__setattr__(self, "_search", {0: (search, (search * search).sum(axis=2))})
 
@@ -180,16 +180,21 @@ class GoodReferences:
             self._search[reach] = (search, squares)
         return search, squares
 
-    def _padded_floats(self, rows: int, columns: int) -> np.ndarray:
-        """The references as floats, edge-padded by ``rows`` and ``columns`` px; one padding is kept
-        (inspection reuses it)."""
+    def _padded_floats(self, rows: int, columns: int, denoise: float = 0.0) -> np.ndarray:
+        """The references as floats, smoothed by ``denoise`` px (0: as stored), edge-padded by ``rows`` and
+        ``columns`` px; one version is kept (inspection reuses it)."""
         ((current, array),) = self._padded.items()
-        if current != (rows, columns):
-            height, width = self.shape[:2]
-            plain = array[:, current[0] : current[0] + height, current[1] : current[1] + width]
+        if current != (rows, columns, denoise):
+            if current[2] == denoise:
+                height, width = self.shape[:2]
+                plain = array[:, current[0] : current[0] + height, current[1] : current[1] + width]
+            else:
+                plain = self.crops.astype(np.float32) / 255.0
+                if denoise > 0:
+                    plain = np.stack([smoothed(crop, denoise) for crop in plain])
             array = np.pad(plain, ((0, 0), (rows, rows), (columns, columns), (0, 0)), mode="edge")
             self._padded.clear()
-            self._padded[(rows, columns)] = array
+            self._padded[(rows, columns, denoise)] = array
         return array
 
     def residual(
@@ -203,6 +208,7 @@ class GoodReferences:
         exclude: int | None = None,
         subpixel: int = 1,
         colour: ColourBalance | None = None,
+        denoise: float = 0.0,
     ) -> np.ndarray:
         """Per pixel, the smallest Gaussian-smoothed squared difference to one of the ``neighbours``
         nearest references shifted by up to ``shift`` px each way in steps of 1/``subpixel`` px
@@ -215,17 +221,20 @@ class GoodReferences:
         crest half a pixel off its reference's leaves a residual along every edge of a thread; finer
         steps match it. ``exclude``: the index of a reference never used (the crop's own, when a
         training crop is compared with the others). ``colour``: a colour crop's squared difference in balanced
-        opponent components (``scae_tf/colour.py``) instead of the channel mean."""
+        opponent components (``scae_tf/colour.py``) instead of the channel mean. ``denoise`` > 0: the crop and
+        the references are smoothed by that many px first (``residual.denoise_sigma``)."""
         x = _crop_with_channels(crop)
         if x.shape != self.shape:
             raise ValueError(f"crop {x.shape} and references {self.shape} differ in shape")
+        if denoise > 0:
+            x = smoothed(x, denoise)
         height, width, channels = x.shape
         if channels == 1:
             x = x[..., 0]
         best = np.full((height, width), np.inf, np.float32)
         margin = shift + int(round(3.5 * sigma)) + 1  # columns a band's blur needs beyond its edges
         edges = np.linspace(0, width, max(1, min(bands, width)) + 1).round().astype(int)
-        padded_references = self._padded_floats(shift, shift + axial)
+        padded_references = self._padded_floats(shift, shift + axial, denoise)
         small = self._search_image(x)
         for start, stop in zip(edges[:-1], edges[1:], strict=True):
             low, high = max(0, start - margin), min(width, stop + margin)
@@ -278,15 +287,18 @@ def part_residual(
     texture (``scae_tf/texture.py``). ``box``: only this window is computed, zero elsewhere (a small
     surface in a large frame, ``Preprocessor.analysis_box``; not with aligned references, which are positional).
     ``exclude``: a reference left out (``GoodReferences.residual``). ``colour``: a colour crop's squared
-    errors in balanced opponent components (``scae_tf/colour.py``)."""
+    errors in balanced opponent components (``scae_tf/colour.py``). With relative errors both residuals are
+    taken on the crop (and the weight on the reconstruction) smoothed by ``residual.denoise_sigma``."""
     if box is not None:
         if isinstance(references, GoodReferences) and uses_references(config, references):
             raise ValueError("a residual against aligned good references needs the whole crop")
         full = np.zeros(crop.shape[:2], np.float32)
         full[box] = part_residual(crop[box], reconstruction[box], config, references, colour=colour)
         return full
-    residual = residual_map(crop, reconstruction, config, colour)
-    weight = brightness_weight(reconstruction, config)
+    denoise = denoise_sigma(config)
+    seen, expected = (smoothed(crop, denoise), smoothed(reconstruction, denoise)) if denoise > 0 else (crop, reconstruction)
+    residual = residual_map(seen, expected, config, colour)
+    weight = brightness_weight(expected, config)
     if weight is not None:
         residual = residual * weight
     if not uses_references(config, references):
@@ -304,6 +316,7 @@ def part_residual(
             exclude,
             config.reference_subpixel,
             colour,
+            denoise,
         )
         if weight is not None:
             against_goods = against_goods * weight

@@ -157,3 +157,36 @@ def test_scae_train_judges_a_dark_part_by_relative_errors_and_leaves_light_parts
     assert _with_brightness_power(auto, [dark], [mask], "surface").postprocess.residual_brightness_power == 0.0
     chosen = dataclasses.replace(auto, postprocess=dataclasses.replace(auto.postprocess, residual_brightness_power=1.0))
     assert _with_brightness_power(chosen, [dark], [mask], "compact").postprocess.residual_brightness_power == 1.0
+
+
+def test_relative_errors_smooth_the_sensor_noise_of_a_black_shadow_before_squaring():
+    """A black shadow (0.03) beside a lit face (0.3), sensor noise 0.015 on both (the real tyre's), a dark spot
+    on the lit face. Relative errors divide the shadow's noise by its brightness, so unsmoothed it is ~5x the
+    spot's residual; smoothing the difference by ``residual_brightness_denoise`` px before squaring averages the
+    noise away and keeps the spot, for the CAE's residual and the references' alike. Without relative errors the
+    setting changes nothing."""
+    from scae_tf.references import GoodReferences, part_residual
+
+    rng = np.random.default_rng(7)
+    reconstruction = np.full((48, 96), 0.03, np.float32)
+    reconstruction[:, 48:] = 0.3
+
+    def shot() -> np.ndarray:
+        return np.clip(reconstruction + rng.normal(0, 0.015, reconstruction.shape), 0, 1).astype(np.float32)
+
+    crop = shot()
+    crop[20:25, 70:75] -= 0.09  # 30 % darker
+    references = GoodReferences.from_crops(np.stack([shot() for _ in range(4)]))
+
+    def noise_over_spot(neighbours: int, denoise: float, power: float = 2.0) -> float:
+        config = PostprocessConfig(
+            reference_neighbours=neighbours, reference_shift=0, residual_brightness_power=power, residual_brightness_denoise=denoise
+        )
+        residual = part_residual(crop, reconstruction, config, references if neighbours else None)
+        return float(residual[:, 4:44].max() / residual[21:24, 71:74].mean())
+
+    for neighbours in (0, 2):
+        raw, smoothed = noise_over_spot(neighbours, 0.0), noise_over_spot(neighbours, 1.0)
+        assert raw > 3.0
+        assert smoothed < raw / 2.0
+    assert noise_over_spot(2, 1.0, power=0.0) == noise_over_spot(2, 0.0, power=0.0)

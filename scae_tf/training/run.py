@@ -349,8 +349,10 @@ def _with_brightness_power(config: RunConfig, works: list[np.ndarray], targets: 
         power = brightness_power_for(brightness)
         if power > 0:
             log.info(
-                "dark part (median brightness %.3f < %.2f): squared errors judged relative to the light on them "
-                "(postprocess.residual_brightness_power %g)", brightness, DARK_PART_BRIGHTNESS, power,
+                "dark part (median brightness %.3f < %.2f): squared errors judged relative to the light on them, "
+                "the difference first smoothed by %g px against the sensor noise of its shadows "
+                "(postprocess.residual_brightness_power %g, residual_brightness_denoise)",
+                brightness, DARK_PART_BRIGHTNESS, post.residual_brightness_denoise, power,
             )
     return dataclasses.replace(config, postprocess=dataclasses.replace(post, residual_brightness_power=power))
 
