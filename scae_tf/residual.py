@@ -98,7 +98,7 @@ def denoise_sigma(config: PostprocessConfig) -> float:
     """Px a crop's difference to its reconstruction and references is smoothed by before squaring:
     ``residual_brightness_denoise`` with relative errors, else 0. Relative errors divide by the
     brightness, and in a black part's shadow the sensor noise is as large as it (the tyre: noise 0.015
-    on a sidewall of 0.03), so unsmoothed the shadow's noise outranks a defect on the lit tread. Light
+    on a sidewall of 0.03), so unsmoothed the shadow's noise competes with a defect on the lit tread. Light
     parts lose by it (real screw and washer proxies), so it stays with relative errors."""
     if float(config.residual_brightness_power) <= 0:
         return 0.0
