@@ -110,9 +110,7 @@ class InspectionPipeline:
             return self._no_part(prepared, times, start, input_shape)
         crop, crop_mask, pose, object_mask = prepared.crop, prepared.crop_mask, prepared.pose, prepared.object_mask
         warnings = pre.out_of_distribution(prepared)
-        size_warning = pre.size_warning(input_shape)
-        if size_warning:
-            warnings.append(size_warning)
+        warnings += [w for w in (pre.size_warning(input_shape), pre.channel_warning(image)) if w]
         after_pose = time.perf_counter()
         times["pose"] = after_pose - after_segment
 

@@ -544,6 +544,13 @@ class Preprocessor:
             f"it was shrunk by {shrink:.2f} to fit, so its grain looks finer than in training and the score may not be meaningful"
         )
 
+    def channel_warning(self, image: np.ndarray) -> str | None:
+        """A warning when a colour model is given a gray array: ``work_image`` repeats it into three channels,
+        so it is judged without the colour the model learned (decoding a file for a colour bundle refuses it)."""
+        if self.state.channels != 3 or not (image.ndim == 2 or image.shape[2] == 1):
+            return None
+        return "gray image, but the model was trained on colour images: judged without its colour; pass the colour image"
+
     def out_of_distribution(self, prepared: Prepared) -> list[str]:
         """Warnings for an image unlike the training parts (each measure outside its training range)."""
         if not prepared.found or not self.state.ranges:

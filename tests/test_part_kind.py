@@ -183,6 +183,7 @@ def test_colour_round_trip():
     prepared = pre.prepare(work, np.asarray(foreground_mask(work), np.float32)[::1, ::1])
     assert prepared.found and prepared.crop.shape == (*pre.crop_size, 3)
     assert pre.work_image(images[0][..., 0]).shape == (96, 128, 3)  # a gray input to a colour model
+    assert "gray image" in pre.channel_warning(images[0][..., 0]) and pre.channel_warning(images[0]) is None  # said in its result
     from scae_tf.training.run import is_colour
 
     assert is_colour(images[0]) and not is_colour(np.repeat(images[0][..., :1], 3, axis=2))
