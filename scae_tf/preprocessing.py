@@ -370,6 +370,11 @@ def _wrap_angle(degrees: float) -> float:
     return (degrees + 90.0) % 180.0 - 90.0
 
 
+def _single_channel(image: np.ndarray) -> bool:
+    """A gray array, (h, w) or (h, w, 1)."""
+    return image.ndim == 2 or image.shape[2] == 1
+
+
 class Preprocessor:
     """Applies a ``PreprocessState``: the same steps at training, calibration and inspection."""
 
@@ -454,7 +459,7 @@ class Preprocessor:
             raise ScaeError(f"expected a gray (HxW) or RGB (HxWx3) image, got an array of shape {image.shape}")
         image = image.astype(np.float32, copy=False)
         if self.state.channels == 3:
-            image = np.repeat(to_gray(image)[..., None], 3, axis=2) if image.ndim == 2 or image.shape[2] == 1 else image
+            image = np.repeat(to_gray(image)[..., None], 3, axis=2) if _single_channel(image) else image
         else:
             image = to_gray(image)
         return np.ascontiguousarray(resize(image, self.work_shape(image.shape), "area"), dtype=np.float32)
@@ -547,7 +552,7 @@ class Preprocessor:
     def channel_warning(self, image: np.ndarray) -> str | None:
         """A warning when a colour model is given a gray array: ``work_image`` repeats it into three channels,
         so it is judged without the colour the model learned (decoding a file for a colour bundle refuses it)."""
-        if self.state.channels != 3 or not (image.ndim == 2 or image.shape[2] == 1):
+        if self.state.channels != 3 or not _single_channel(image):
             return None
         return "gray image, but the model was trained on colour images: judged without its colour; pass the colour image"
 
