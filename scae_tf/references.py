@@ -208,7 +208,7 @@ class GoodReferences:
         exclude: int | None = None,
         subpixel: int = 1,
         colour: ColourBalance | None = None,
-        denoise: float = 0.0,
+        smoothed_by: float = 0.0,
     ) -> np.ndarray:
         """Per pixel, the smallest Gaussian-smoothed squared difference to one of the ``neighbours``
         nearest references shifted by up to ``shift`` px each way in steps of 1/``subpixel`` px
@@ -221,20 +221,19 @@ class GoodReferences:
         crest half a pixel off its reference's leaves a residual along every edge of a thread; finer
         steps match it. ``exclude``: the index of a reference never used (the crop's own, when a
         training crop is compared with the others). ``colour``: a colour crop's squared difference in balanced
-        opponent components (``scae_tf/colour.py``) instead of the channel mean. ``denoise`` > 0: the crop and
-        the references are smoothed by that many px first (``residual.denoise_sigma``)."""
+        opponent components (``scae_tf/colour.py``) instead of the channel mean. ``smoothed_by``: the px the crop
+        was smoothed by (``residual.denoise_sigma``; ``part_residual`` smooths it once for both residuals); the
+        references are smoothed the same way."""
         x = _crop_with_channels(crop)
         if x.shape != self.shape:
             raise ValueError(f"crop {x.shape} and references {self.shape} differ in shape")
-        if denoise > 0:
-            x = smoothed(x, denoise)
         height, width, channels = x.shape
         if channels == 1:
             x = x[..., 0]
         best = np.full((height, width), np.inf, np.float32)
         margin = shift + int(round(3.5 * sigma)) + 1  # columns a band's blur needs beyond its edges
         edges = np.linspace(0, width, max(1, min(bands, width)) + 1).round().astype(int)
-        padded_references = self._padded_floats(shift, shift + axial, denoise)
+        padded_references = self._padded_floats(shift, shift + axial, smoothed_by)
         small = self._search_image(x)
         for start, stop in zip(edges[:-1], edges[1:], strict=True):
             low, high = max(0, start - margin), min(width, stop + margin)
@@ -307,7 +306,7 @@ def part_residual(
         against_goods = references.distance(crop)
     else:
         against_goods = references.residual(
-            crop,
+            seen,
             config.reference_neighbours,
             config.reference_shift,
             config.residual_smooth_sigma,
