@@ -29,7 +29,7 @@ from scae_tf.errors import ScaeError
 from scae_tf.pose import end_widths, width_profile
 
 KINDS = ("elongated", "compact", "surface")
-ALIGNMENTS = ("pose", "translation", "rotation", "none")
+ALIGNMENTS = ("pose", "translation", "rotation", "appearance", "none")  # appearance: chosen after the kind, from the images (scae_tf/rotation.py)
 
 ELONGATED_RATIO = 2.2  # length / width of the part (principal axes) at or above which the canonical pose is used
 HEAD_MIN_RATIO = 1.15  # median width ratio of a long part's ends below which it has no head to turn it by (screws 1.66-1.8, a nail with a 3 % head 1.38; a capsule 1.02-1.03, whose classical masks the head rule flips 1 time in 6)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,9 +26,12 @@ from scae_tf.config import PreprocessConfig, from_dict, save_json, to_dict
 from scae_tf.errors import ScaeError
 from scae_tf.illumination import IlluminationReference, fit_illumination_reference, normalize_illumination
 from scae_tf.imageio import read_image, resize, to_gray
-from scae_tf.part_kind import ROTATION_MIN_RATIO, KindDecision, axial_mean, fill_holes, mask_shape  # noqa: F401 - fill_holes re-exported
+from scae_tf.part_kind import ALIGNMENTS, ROTATION_MIN_RATIO, KindDecision, axial_mean, fill_holes, mask_shape  # noqa: F401 - fill_holes re-exported
 from scae_tf.pose import Pose, estimate_pose, identity_pose, object_extent, principal_axis, warp_to_crop
+from scae_tf.rotation import TurnModel, centroid, choose_turn
 from scae_tf.texture import ILLUMINATION_SIGMA
+
+log = logging.getLogger(__name__)
 
 STATE_VERSION = 2  # 2: part kind, alignment, channels, aspect-keeping work frame, training ranges (1 still loads)
 HEAD_HEIGHT_FILL = 0.9  # the widest part (95th percentile over training images) fills at most this of crop_height
@@ -69,7 +73,7 @@ class PreprocessState:
     crop_scale: float  # crop pixels per work-image pixel (fixed for all images)
     illumination: IlluminationReference | None
     kind: str = "elongated"  # elongated | compact | surface (scae_tf/part_kind.py)
-    alignment: str = "pose"  # pose (canonical, head left) | translation | rotation | none (fixtured)
+    alignment: str = "pose"  # pose (canonical, head left) | translation | rotation (by the mask's axis) | appearance (turned to a template, scae_tf/rotation.py) | none (fixtured)
     channels: int = 1  # 1 gray, 3 colour: the work image, the segmenter and the CAE
     keep_aspect: bool = False  # work image keeps the input's aspect (short side = work_size); False: square
     seg_shape: tuple[int, int] | None = None  # segmenter input (H, W); None: seg_size square
@@ -80,6 +84,7 @@ class PreprocessState:
     work_scale: float = 0.0  # surfaces: every image is scaled by this one factor and centred in the frame (0: stretched to it, older states)
     tile: int = 0  # surfaces: the CAE sees tile x tile pieces of the frame (0: the CAE sees the whole crop)
     kind_decision: dict[str, Any] | None = None  # the figures the kind was chosen from (for reports)
+    turn: TurnModel | None = None  # alignment appearance: the template parts are turned to
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -99,6 +104,7 @@ class PreprocessState:
             "frame_shape": None if self.frame_shape is None else list(self.frame_shape),
             "tile": self.tile,
             "work_scale": self.work_scale,
+            "turn": None if self.turn is None else self.turn.to_dict(),
         }
 
     def save(self, path: str | Path) -> None:
@@ -155,10 +161,13 @@ class PreprocessState:
                 state.frame_shape = None if frame is None else (int(frame[0]), int(frame[1]))
                 state.tile = int(data.get("tile") or 0)
                 state.work_scale = float(data.get("work_scale") or 0.0)
+                state.turn = None if data.get("turn") is None else TurnModel.from_dict(data["turn"])
         except (KeyError, TypeError, ValueError, IndexError) as err:
             raise ScaeError(f"malformed pre-processing state ({err.__class__.__name__}: {err}); re-run `scae train`", path) from None
         if state.kind not in ("elongated", "compact", "surface") or state.channels not in (1, 3):
             raise ScaeError(f"unknown part kind {state.kind!r} or channels {state.channels}; re-run `scae train`", path)
+        if state.alignment not in ALIGNMENTS or (state.alignment == "appearance") != (state.turn is not None):
+            raise ScaeError(f"unknown alignment {state.alignment!r}, or a turn template without it; re-run `scae train`", path)
         return state
 
 
@@ -197,7 +206,7 @@ def _round_up(value: float, multiple: int) -> int:
     return max(multiple, int(math.ceil(value / multiple - 1e-9)) * multiple)
 
 
-def fit_compact_crop(state: PreprocessState, masks: list[np.ndarray], multiple: int) -> PreprocessState:
+def fit_compact_crop(state: PreprocessState, masks: list[np.ndarray], multiple: int, works: list[np.ndarray] | None = None) -> PreprocessState:
     """Compact parts and surfaces: a crop with the aligned parts' aspect, as many pixels as the
     configured crop (never finer than the work image), and the scale that makes the largest part fit.
 
@@ -213,6 +222,8 @@ def fit_compact_crop(state: PreprocessState, masks: list[np.ndarray], multiple: 
             float(np.median([x / max(m.shape[1] - 1, 1) for (x, _), m in zip(centres, masks, strict=True)])),
             float(np.median([y / max(m.shape[0] - 1, 1) for (_, y), m in zip(centres, masks, strict=True)])),
         )
+    if state.alignment in ("translation", "rotation") and works is not None:
+        state = fit_turn_alignment(state, works, masks)
     if state.alignment == "rotation":
         state.reference_angle = axial_mean(np.array([_axis_angle(m) for m in masks]))
     probe = Preprocessor(dataclasses.replace(state, crop_scale=1.0))
@@ -238,6 +249,24 @@ def fit_compact_crop(state: PreprocessState, masks: list[np.ndarray], multiple: 
     crop_h = max(min_side, _round_up(box_h * scale, multiple))
     state.config = dataclasses.replace(config, crop_height=crop_h, crop_width=crop_w)
     state.crop_scale = float(scale)
+    return state
+
+
+def fit_turn_alignment(state: PreprocessState, works: list[np.ndarray], masks: list[np.ndarray]) -> PreprocessState:
+    """A compact part that moves: turned to a template by its appearance when that is well defined and the
+    parts turn (``scae_tf.rotation.choose_turn``): a round part has no axis, and a long one whose ends look
+    alike is turned end over end at random by it. The choice and its figures go in ``kind_decision``."""
+    long = state.alignment == "rotation"
+    choice = choose_turn(works, masks, [_axis_angle(m) for m in masks] if long else None)
+    log.info("%s", choice.reason)
+    if choice.model is not None:
+        state.alignment, state.turn = "appearance", choice.model
+    state.kind_decision = {
+        **(state.kind_decision or {}),
+        "alignment": state.alignment,
+        "turn": {key: round(value, 2) if math.isfinite(value) else None for key, value in (("consistency", choice.consistency), ("spread", choice.spread))}
+        | {"reason": choice.reason},
+    }
     return state
 
 
@@ -342,7 +371,7 @@ def fit_preprocess_state(
     if state.kind == "surface":
         state = fit_surface_frame(state, works, multiple)
     elif state.kind != "elongated":
-        state = fit_compact_crop(state, masks, multiple)
+        state = fit_compact_crop(state, masks, multiple, works)
     elif config.canonical_pose:
         state.crop_scale = fit_crop_scale(masks, config)
     else:
@@ -489,9 +518,11 @@ class Preprocessor:
             centre = (self.state.anchor[0] * (width - 1), self.state.anchor[1] * (height - 1))
         elif alignment == "translation":
             centre = _box_centre(mask)
+        elif alignment == "appearance" and self.state.turn is not None:
+            centre = centroid(mask)
+            angle = self.state.turn.angle(work, mask)
         else:
-            ys, xs = np.nonzero(mask)
-            centre = (float(xs.mean()), float(ys.mean()))
+            centre = centroid(mask)
             angle = _wrap_angle(_axis_angle(mask) - self.state.reference_angle)
         return Pose(centre=(float(centre[0]), float(centre[1])), angle=float(angle), scale=self.state.crop_scale, crop_size=self.crop_size)
 

@@ -16,7 +16,7 @@ import pytest
 from scae_tf.data.layout import list_dataset
 from scae_tf.errors import ScaeError
 from scae_tf.imageio import read_image, read_mask
-from scae_tf.part_kind import ELONGATED_RATIO, infer_part_kind, mask_shape
+from scae_tf.part_kind import ELONGATED_RATIO, axial_spread, infer_part_kind, mask_shape
 from scae_tf.synthetic import (
     DEFECT_PAINTERS,
     DEFECT_TYPES,
@@ -441,3 +441,15 @@ def test_synth_command_writes_every_kind_and_refuses_a_colour_screw(tmp_path: Pa
     err = capsys.readouterr().err
     assert code == 2 and "gray only" in err and "Traceback" not in err
     assert not (tmp_path / "screw").exists()
+
+
+def test_loose_parts_lie_at_any_angle_and_only_where_the_kind_has_them(tmp_path):
+    """--loose: the capsule anywhere at any angle (its axis spreads over 180 degrees), and refused for a kind without it."""
+    out = generate_dataset(tmp_path / "loose", seed=1, size=96, n_train=12, n_test_good=0, n_per_defect=0, part="capsule", loose=True)
+    assert json.loads((out / "dataset.json").read_text())["loose"] is True
+    masks = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) > 0 for p in sorted((out / "object_masks" / "train" / "good").glob("*.png"))]
+    assert axial_spread(np.array([mask_shape(m).angle for m in masks])) > 30
+    fixtured = render_sample(sample_rng(1, "train", "good", 0, "capsule"), 96, "good", "capsule")
+    assert not np.array_equal(fixtured.image, render_sample(sample_rng(1, "train", "good", 0, "capsule"), 96, "good", "capsule", loose=True).image)
+    with pytest.raises(ScaeError, match="no loose variant"):
+        generate_dataset(tmp_path / "screws", size=64, n_train=1, part="screw", loose=True)

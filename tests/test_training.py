@@ -353,3 +353,25 @@ def test_a_compact_part_is_judged_against_its_nearest_good_references_end_to_end
     for image in sorted((data / "test").glob("*/*.png")):
         result = pipeline.inspect(read_image(image))
         assert np.isfinite(result.score), (image, result.reason)
+
+
+@pytest.mark.slow
+def test_a_loose_capsule_is_turned_by_its_appearance_end_to_end(tiny_config_file, tmp_path):
+    """Capsules at any angle: ``scae train`` turns them to one template by their print (their ends look alike, so
+    the mask's axis would leave half of them end over end), logs and saves the choice, and inspection turns alike."""
+    from scae_tf.imageio import read_image
+    from scae_tf.pipeline import load_pipeline
+    from scae_tf.preprocessing import PreprocessState
+
+    data = generate_dataset(tmp_path / "capsules", seed=2, size=96, n_train=16, n_test_good=1, n_per_defect=1, part="capsule", loose=True)
+    out = tmp_path / "run"
+    train_run(data, out, tiny_config(tiny_config_file))
+    state = PreprocessState.load(out / "preprocessing.json")
+    assert state.alignment == "appearance" and state.turn is not None
+    summary = json.loads((out / "training_summary.json").read_text())
+    assert summary["part_kind"]["alignment"] == "appearance" and "turned by appearance" in summary["part_kind"]["turn"]["reason"]
+    assert "turned by appearance" in (out / "train.log").read_text()
+    pipeline = load_pipeline(out)
+    for image in sorted((data / "test").glob("*/*.png")):
+        result = pipeline.inspect(read_image(image))
+        assert np.isfinite(result.score), (image, result.reason)

@@ -26,6 +26,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="RGB images: a red plastic cap on a light tray (round), anodised blue metal (surface), dyed green cloth (fabric); the screw is gray only",
     )
+    parser.add_argument(
+        "--loose",
+        action="store_true",
+        help="parts lie anywhere at any angle (on a belt) instead of fixtured: "
+        + ", ".join(k for k, v in PART_KINDS.items() if v.loose),
+    )
     parser.add_argument("--seed", type=int, default=0, help="same seed -> byte-identical images (default 0)")
     parser.add_argument("--size", type=int, default=256, help="image side in pixels (default 256; 512, 1024 work too)")
     parser.add_argument("--train", type=int, default=DEFAULT_COUNTS["n_train"], help="train/good images (default %(default)s)")
@@ -57,9 +63,10 @@ def run(args: argparse.Namespace) -> int:
             contact_sheet=args.contact_sheet,
             part=args.kind,
             color=args.color,
+            loose=args.loose,
         )
     total = args.train + args.test_good + args.per_defect * len(PART_KINDS[args.kind].defect_types)
-    colour = "RGB" if args.color else "gray"
+    colour = ("RGB" if args.color else "gray") + (" loose" if args.loose else "")
     log.info("wrote %d %s %s images (%dx%d, seed %d) to %s in %.1f s", total, colour, args.kind, args.size, args.size, args.seed, out, time.perf_counter() - start)
     if args.contact_sheet is not None:
         log.info("contact sheet: %s", args.contact_sheet)

@@ -28,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=("elongated", "compact", "surface"),
         default=None,
         help="part kind (default: chosen from the good images and logged): elongated = long parts with a head, anywhere at any "
-        "angle (canonical pose, head left); compact = rigid parts (and long ones whose ends look alike) aligned by translation/rotation, not moved when "
+        "angle (canonical pose, head left); compact = rigid parts (and long ones whose ends look alike) aligned by translation, turned to one "
+        "orientation by their appearance when they lie at any angle (by the mask's axis when that is not well defined), not moved when "
         "fixtured; surface = the part fills the frame (no segmentation, tiles)",
     )
     parser.add_argument(

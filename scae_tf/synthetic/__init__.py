@@ -14,6 +14,9 @@ work on more than one kind of part. Six kinds (:data:`PART_KINDS`):
 * ``surface`` (:mod:`.surface`): brushed metal filling the frame, a stochastic texture (anodised in colour).
 * ``fabric`` (:mod:`.fabric`): woven cloth filling the frame, a regular texture (dyed in colour).
 
+The round part and the capsule also come ``loose`` (anywhere in the frame at any angle, as on a belt):
+the case a part's turn must be undone from its appearance (``scae_tf/rotation.py``).
+
 Every image is rendered twice from its own RNG (seeded from ``(seed, split, type, index, part)``,
 so the same seed gives byte-identical files in any process and changing one count leaves all
 other images unchanged): without and with its defect, same part and same noise. The defect mask

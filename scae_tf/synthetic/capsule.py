@@ -5,7 +5,9 @@ are about as wide, so the rule that turns a screw head-left cannot orient it, wh
 still reads one way only. The capsule lies on a light tray at nearly the same place and angle in
 every image (+-3 % of the frame, +-2 degrees), its cap (darker, 2 % wider: its wall) on the left and a
 printed "500" on its body; the cylinder's shading and the highlight along it are fixed by the
-light. Gray, or in colour a red cap and a yellow body.
+light. Gray, or in colour a red cap and a yellow body. ``loose``: the capsule lies anywhere (+-8 %) at any
+angle (parts on a belt); its shading turns with it (a cylinder's highlight runs along its axis), its shadow
+falls the same way in every image.
 
 Defects (painted with :data:`scae_tf.synthetic.defects.DEFECT_PAINTERS` on the capsule's face,
 or at its outline for ``chip``): scratch, crack, pit, contamination, chip.
@@ -26,6 +28,7 @@ _CAP_WIDENING = 1.02  # the cap's radius over the body's (its wall): the ends lo
 _CAP_SHARE = 0.45  # share of the length the cap covers (from the left end)
 _GRAY = (0.38, 0.62)  # cap, body albedo (gray)
 _COLOUR = (np.float32([0.5, 0.1, 0.08]), np.float32([0.7, 0.55, 0.16]))  # red cap, yellow body (the highlight stays below 1)
+LOOSE_POSITION = 0.08  # loose capsules: centre jitter, share of the frame each way (the part stays in the frame at any angle)
 
 
 def _part_frame(size: int, centre: tuple[float, float], angle: float) -> tuple[np.ndarray, np.ndarray]:
@@ -53,15 +56,16 @@ def _print_mask(size: int, centre: tuple[float, float], angle: float, length: fl
     return cv2.warpAffine(canvas.astype(np.float32) / 255, matrix, (size, size), flags=cv2.INTER_AREA)
 
 
-def render_capsule(rng: np.random.Generator, size: int = 256, defect_type: str = GOOD, color: bool = False) -> SyntheticSample:
-    """Render one capsule (``defect_type`` "good" or one of :data:`DEFECT_TYPES`) from ``rng``."""
+def render_capsule(rng: np.random.Generator, size: int = 256, defect_type: str = GOOD, color: bool = False, loose: bool = False) -> SyntheticSample:
+    """Render one capsule (``defect_type`` "good" or one of :data:`DEFECT_TYPES`) from ``rng``;
+    ``loose``: anywhere at any angle instead of fixtured."""
     if defect_type != GOOD and defect_type not in DEFECT_TYPES:
         raise ValueError(f"unknown defect type {defect_type!r}; known: good, {', '.join(DEFECT_TYPES)}")
     length = rng.uniform(0.7, 0.73) * size
     radius = rng.uniform(0.125, 0.13) * size
-    jitter = rng.uniform(-0.03, 0.03, size=2) * size
+    jitter = rng.uniform(-0.03, 0.03, size=2) * size * (LOOSE_POSITION / 0.03 if loose else 1.0)
     centre = (size / 2 + jitter[0], size / 2 + jitter[1])
-    angle = math.radians(rng.uniform(-2, 2))
+    angle = math.radians(rng.uniform(-180, 180) if loose else rng.uniform(-2, 2))
     along, across = _part_frame(size, centre, angle)
 
     seam = -length / 2 + _CAP_SHARE * length

@@ -34,16 +34,17 @@ MIN_SIZE = 64
 class PartKind:
     """One synthetic part kind: how to render it and which defects it shows."""
 
-    render: Callable[..., SyntheticSample]  # (rng, size, defect_type, color) -> SyntheticSample
+    render: Callable[..., SyntheticSample]  # (rng, size, defect_type, color[, loose]) -> SyntheticSample
     defect_types: tuple[str, ...]
     color: bool  # whether a colour variant exists
     description: str
+    loose: bool = False  # whether a loose variant exists (anywhere at any angle instead of fixtured)
 
 
 PART_KINDS: dict[str, PartKind] = {
     "screw": PartKind(screw.render_screw, screw.DEFECT_TYPES, False, "elongated dark screw on a light background"),
-    "round": PartKind(round_part.render_round, round_part.DEFECT_TYPES, True, "compact round part (washer / cap) seen from above"),
-    "capsule": PartKind(capsule.render_capsule, capsule.DEFECT_TYPES, True, "elongated capsule with alike ends and a print, fixtured"),
+    "round": PartKind(round_part.render_round, round_part.DEFECT_TYPES, True, "compact round part (washer / cap) seen from above, fixtured", True),
+    "capsule": PartKind(capsule.render_capsule, capsule.DEFECT_TYPES, True, "elongated capsule with alike ends and a print, fixtured", True),
     "roller": PartKind(roller.render_roller, roller.DEFECT_TYPES, True, "knurled roller turned about its axis between shots (its tread at another height each time)"),
     "surface": PartKind(surface.render_surface, surface.DEFECT_TYPES, True, "brushed-metal surface filling the frame"),
     "fabric": PartKind(fabric.render_fabric, fabric.DEFECT_TYPES, True, "woven fabric filling the frame (a regular texture)"),
@@ -56,9 +57,15 @@ def part_kind(part: str) -> PartKind:
     return PART_KINDS[part]
 
 
-def render_sample(rng: np.random.Generator, size: int = 256, defect_type: str = GOOD, part: str = "screw", color: bool = False) -> SyntheticSample:
-    """Render one part of kind ``part`` (``defect_type`` "good" or one of its defect types) from ``rng``."""
-    return part_kind(part).render(rng, size, defect_type, color)
+def render_sample(
+    rng: np.random.Generator, size: int = 256, defect_type: str = GOOD, part: str = "screw", color: bool = False, loose: bool = False
+) -> SyntheticSample:
+    """Render one part of kind ``part`` (``defect_type`` "good" or one of its defect types) from ``rng``;
+    ``loose``: anywhere at any angle instead of fixtured (the kinds with :attr:`PartKind.loose`)."""
+    kind = part_kind(part)
+    if loose and not kind.loose:
+        raise ValueError(f"the {part} has no loose variant; known: {', '.join(k for k, v in PART_KINDS.items() if v.loose)}")
+    return kind.render(rng, size, defect_type, color, loose=True) if loose else kind.render(rng, size, defect_type, color)
 
 
 def _plan(n_train: int, n_test_good: int, n_per_defect: int, defect_types: tuple[str, ...]) -> list[tuple[str, str, int]]:
@@ -75,12 +82,14 @@ def _check_out(out: Path, force: bool) -> None:
         raise ScaeError("output folder exists and is not empty; choose another --out or pass --force to replace it", out)
 
 
-def _check_kind(part: str, color: bool, defect_types: tuple[str, ...] | None, where: Path) -> tuple[str, ...]:
+def _check_kind(part: str, color: bool, defect_types: tuple[str, ...] | None, where: Path, loose: bool = False) -> tuple[str, ...]:
     if part not in PART_KINDS:
         raise ScaeError(f"unknown part kind {part!r}; known: {', '.join(PART_KINDS)}", where)
     kind = PART_KINDS[part]
     if color and not kind.color:
         raise ScaeError(f"the {part} is gray only; --color works with {', '.join(k for k, v in PART_KINDS.items() if v.color)}", where)
+    if loose and not kind.loose:
+        raise ScaeError(f"the {part} has no loose variant; --loose works with {', '.join(k for k, v in PART_KINDS.items() if v.loose)}", where)
     types = kind.defect_types if defect_types is None else tuple(defect_types)
     unknown = [t for t in types if t not in kind.defect_types]
     if unknown:
@@ -100,9 +109,11 @@ def generate_dataset(
     contact_sheet: str | Path | None = None,
     part: str = "screw",
     color: bool = False,
+    loose: bool = False,
 ) -> Path:
     """Write a synthetic MVTec-layout category of ``part`` (:data:`PART_KINDS`) to ``out``
-    atomically and return its path. ``defect_types`` defaults to all of the part's.
+    atomically and return its path. ``defect_types`` defaults to all of the part's; ``loose``: parts
+    anywhere at any angle instead of fixtured.
 
     Layout: train/good, test/good, test/<defect>, ground_truth/<defect>/<name>_mask.png, plus
     object_masks/<split>/<type>/<name>.png (the true silhouette, to score the segmenter; the
@@ -113,7 +124,7 @@ def generate_dataset(
         raise ScaeError(f"--size {size} is too small to draw a part; use {MIN_SIZE} or more", out)
     if n_train < 1 or n_test_good < 0 or n_per_defect < 0:
         raise ScaeError("counts must be >= 0 (and --train >= 1)", out)
-    types = _check_kind(part, color, defect_types, out)
+    types = _check_kind(part, color, defect_types, out, loose)
     _check_out(out, force)
     if contact_sheet is not None and not Path(contact_sheet).resolve().parent.is_dir():
         raise ScaeError("folder for the contact sheet does not exist; create it first", Path(contact_sheet).resolve().parent)
@@ -126,7 +137,7 @@ def generate_dataset(
     try:
         plan = _plan(n_train, n_test_good, n_per_defect, types)
         for split, kind, index in progress(plan, desc="synth", total=len(plan)):
-            sample = render_sample(sample_rng(seed, split, kind, index, part), size, kind, part, color)
+            sample = render_sample(sample_rng(seed, split, kind, index, part), size, kind, part, color, loose)
             name = f"{index:03d}"
             folder = tmp / split / kind
             folder.mkdir(parents=True, exist_ok=True)
@@ -143,6 +154,7 @@ def generate_dataset(
             "generator_version": generator_version(part),
             "part": part,
             "color": bool(color),
+            "loose": bool(loose),
             "seed": int(seed),
             "size": int(size),
             "counts": {"train_good": n_train, "test_good": n_test_good, "per_defect": n_per_defect},
@@ -158,7 +170,7 @@ def generate_dataset(
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     if contact_sheet is not None:
-        write_contact_sheet(contact_sheet, seed=seed, size=size, defect_types=types, part=part, color=color)
+        write_contact_sheet(contact_sheet, seed=seed, size=size, defect_types=types, part=part, color=color, loose=loose)
     return out
 
 
@@ -174,6 +186,7 @@ def contact_sheet(
     defect_types: tuple[str, ...] | None = None,
     part: str = "screw",
     color: bool = False,
+    loose: bool = False,
 ) -> np.ndarray:
     """RGB uint8 grid, one column per type (good first): the whole image with the defect mask
     contour in red, and below it a 4x zoom on the defect without the contour (to judge subtlety)."""
@@ -182,7 +195,7 @@ def contact_sheet(
     sheet = np.full((2 * tile + 18, len(columns) * tile, 3), 255, np.uint8)
     for col, kind in enumerate(columns):
         cv2.putText(sheet, kind, (col * tile + 6, 2 * tile + 13), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
-        sample = render_sample(sample_rng(seed, "test", kind, 0, part), size, kind, part, color)
+        sample = render_sample(sample_rng(seed, "test", kind, 0, part), size, kind, part, color, loose)
         pixels = to_u8(sample.image)
         rgb = pixels if pixels.ndim == 3 else cv2.cvtColor(pixels, cv2.COLOR_GRAY2RGB)
         focus = sample.defect_mask if sample.defect_mask.any() else sample.object_mask
@@ -211,12 +224,13 @@ def write_contact_sheet(
     part: str = "screw",
     color: bool = False,
     tile: int = 160,
+    loose: bool = False,
 ) -> Path:
     """Write :func:`contact_sheet` as PNG (same images as ``test/`` of a dataset with this seed)."""
     path = Path(path)
     if not path.parent.is_dir():
         raise ScaeError("folder for the contact sheet does not exist; create it first", path.parent)
-    sheet = cv2.cvtColor(contact_sheet(seed=seed, size=size, tile=tile, defect_types=defect_types, part=part, color=color), cv2.COLOR_RGB2BGR)
+    sheet = cv2.cvtColor(contact_sheet(seed=seed, size=size, tile=tile, defect_types=defect_types, part=part, color=color, loose=loose), cv2.COLOR_RGB2BGR)
     ok, encoded = cv2.imencode(".png", sheet, [cv2.IMWRITE_PNG_COMPRESSION, 9])  # it is committed to the repo
     if not ok:
         raise ScaeError("could not encode the contact sheet as PNG", path)

@@ -26,6 +26,7 @@ DEFECT_TYPES = ("scratch", "dent", "chip", "contamination", "spot")
 SUPERSAMPLE = 1  # the silhouette is anti-aliased analytically (clip(0.5 + distance)); grooves are >= 2.2 px
 _KNURL_TEETH = 60
 _CAP_COLOUR = np.float32([0.72, 0.2, 0.14])  # red plastic (colour variant)
+LOOSE_POSITION = 0.1  # loose parts: centre jitter, share of the frame each way
 
 
 @dataclass(frozen=True)
@@ -42,9 +43,9 @@ class _Ring:
     light_angle: float
 
 
-def _sample_ring(rng: np.random.Generator, size: int, color: bool) -> _Ring:
+def _sample_ring(rng: np.random.Generator, size: int, color: bool, loose: bool = False) -> _Ring:
     outer = rng.uniform(0.335, 0.35) * size
-    jitter = rng.uniform(-0.04, 0.04, size=2) * size
+    jitter = rng.uniform(-0.04, 0.04, size=2) * size * (LOOSE_POSITION / 0.04 if loose else 1.0)
     if color:
         albedo = _CAP_COLOUR * rng.uniform(0.95, 1.05) + rng.uniform(-0.02, 0.02, size=3).astype(np.float32)
     else:
@@ -55,7 +56,7 @@ def _sample_ring(rng: np.random.Generator, size: int, color: bool) -> _Ring:
         inner=outer * rng.uniform(0.40, 0.43),
         chamfer_out=outer * rng.uniform(0.07, 0.08),
         chamfer_in=outer * rng.uniform(0.05, 0.06),
-        rotation=rng.uniform(-0.21, 0.21),
+        rotation=rng.uniform(-math.pi, math.pi) if loose else rng.uniform(-0.21, 0.21),
         groove_period=max(3.0, rng.uniform(0.011, 0.013) * size),  # >= 3 px: no moire at 1x sampling
         groove_phase=rng.uniform(0, 2 * math.pi),
         albedo=albedo.astype(np.float32),
@@ -128,11 +129,12 @@ def _ring_fields(ring: _Ring, size: int, rng: np.random.Generator) -> tuple[np.n
     return alpha, colour.astype(np.float32), place(flat) > 0.99
 
 
-def render_round(rng: np.random.Generator, size: int = 256, defect_type: str = GOOD, color: bool = False) -> SyntheticSample:
-    """Render one round part (``defect_type`` "good" or one of :data:`DEFECT_TYPES`) from ``rng``."""
+def render_round(rng: np.random.Generator, size: int = 256, defect_type: str = GOOD, color: bool = False, loose: bool = False) -> SyntheticSample:
+    """Render one round part (``defect_type`` "good" or one of :data:`DEFECT_TYPES`) from ``rng``;
+    ``loose``: anywhere at any angle instead of fixtured."""
     if defect_type != GOOD and defect_type not in DEFECT_TYPES:
         raise ValueError(f"unknown defect type {defect_type!r}; known: good, {', '.join(DEFECT_TYPES)}")
-    ring = _sample_ring(rng, size, color)
+    ring = _sample_ring(rng, size, color, loose)
     background = _background(rng, size, color)
     alpha, part, face = _ring_fields(ring, size, rng)
     shift = np.float32([[1, 0, -0.015 * size * math.cos(ring.light_angle)], [0, 1, -0.015 * size * math.sin(ring.light_angle)]])

@@ -503,7 +503,7 @@ def _train(data: Path, out: Path, config: RunConfig, samples, callbacks, started
         "segmenter": seg_metrics,
         "cae": cae_metrics,
         "calibration": calibrated,
-        "part_kind": decision.to_dict(),
+        "part_kind": state.kind_decision or decision.to_dict(),  # with the turn chosen from the images
         "channels": channels,
         "images": {"train": len(train_paths), "validation": len(val_paths)},
         "skipped": skipped,
