@@ -36,6 +36,7 @@ class PreprocessConfig:
     mask_threshold: float = 0.5
     kind: str = "auto"  # auto | elongated | compact | surface: chosen by `scae train` from the good images (part_kind.py)
     fixtured: bool | None = None  # compact parts: None = decided from the spread of position and angle
+    turn_by_appearance: bool | None = None  # compact parts that move: None = when the turn is well defined (scae_tf/rotation.py), true = always, false = never
     compact_crop_pixels: int = 256 * 256  # compact parts: the crop's pixel budget (never finer than the work image); bounds the CAE's cost
     color: str = "auto"  # auto | gray | rgb: colour when the training images are colour (RGB files with equal channels are gray)
 

@@ -222,8 +222,8 @@ def fit_compact_crop(state: PreprocessState, masks: list[np.ndarray], multiple: 
             float(np.median([x / max(m.shape[1] - 1, 1) for (x, _), m in zip(centres, masks, strict=True)])),
             float(np.median([y / max(m.shape[0] - 1, 1) for (_, y), m in zip(centres, masks, strict=True)])),
         )
-    if state.alignment in ("translation", "rotation") and works is not None:
-        state = fit_turn_alignment(state, works, masks)
+    if state.alignment in ("translation", "rotation") and works is not None and config.turn_by_appearance is not False:
+        state = fit_turn_alignment(state, works, masks, force=bool(config.turn_by_appearance))
     if state.alignment == "rotation":
         state.reference_angle = axial_mean(np.array([_axis_angle(m) for m in masks]))
     probe = Preprocessor(dataclasses.replace(state, crop_scale=1.0))
@@ -252,12 +252,13 @@ def fit_compact_crop(state: PreprocessState, masks: list[np.ndarray], multiple: 
     return state
 
 
-def fit_turn_alignment(state: PreprocessState, works: list[np.ndarray], masks: list[np.ndarray]) -> PreprocessState:
+def fit_turn_alignment(state: PreprocessState, works: list[np.ndarray], masks: list[np.ndarray], force: bool = False) -> PreprocessState:
     """A compact part that moves: turned to a template by its appearance when that is well defined and the
-    parts turn (``scae_tf.rotation.choose_turn``): a round part has no axis, and a long one whose ends look
-    alike is turned end over end at random by it. The choice and its figures go in ``kind_decision``."""
+    parts turn (``scae_tf.rotation.choose_turn``; ``force``: whenever a template can be fitted): a round part
+    has no axis, and a long one whose ends look alike is turned end over end at random by it. The choice and
+    its figures go in ``kind_decision``."""
     long = state.alignment == "rotation"
-    choice = choose_turn(works, masks, [_axis_angle(m) for m in masks] if long else None)
+    choice = choose_turn(works, masks, [_axis_angle(m) for m in masks] if long else None, force)
     log.info("%s", choice.reason)
     if choice.model is not None:
         state.alignment, state.turn = "appearance", choice.model

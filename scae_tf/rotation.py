@@ -173,18 +173,20 @@ class TurnChoice:
     reason: str
 
 
-def choose_turn(works: list[np.ndarray], masks: list[np.ndarray], axis_angles: list[float] | None = None) -> TurnChoice:
+def choose_turn(works: list[np.ndarray], masks: list[np.ndarray], axis_angles: list[float] | None = None, force: bool = False) -> TurnChoice:
     """Turn parts by appearance when it is well defined and needed: templates fitted on either half of the
     good parts must agree on every part's turn within ``CONSISTENT_DEGREES`` (a round part with no mark, or a
     long one whose two ends look alike all over, has no such turn: its templates lock on each part's own
     mottling and disagree; a hex nut, alike every 60 degrees, too), and the parts must turn by more than
-    ``FIXTURED_ANGLE`` degrees."""
+    ``FIXTURED_ANGLE`` degrees. ``force`` (``preprocess.turn_by_appearance: true``): turned whatever the figures say."""
     if len(works) < 2 * MIN_HALF:
         return TurnChoice(None, float("nan"), float("nan"), f"too few parts ({len(works)}) to fit a turn template")
     halves = [fit_turn(works[i::2], masks[i::2], None if axis_angles is None else axis_angles[i::2]) for i in (0, 1)]
     turns = [np.array([h.angle(w, m) for w, m in zip(works, masks, strict=True)]) for h in halves]
     consistency, spread = circular_spread(turns[0] - turns[1]), circular_spread(turns[0])
     figures = f"two half templates agree on each part's turn within {consistency:.1f} deg (std), the parts turn by {spread:.1f} deg"
+    if force:
+        return TurnChoice(fit_turn(works, masks, axis_angles), consistency, spread, f"turned by appearance, as preprocess.turn_by_appearance says ({figures})")
     if consistency >= CONSISTENT_DEGREES:
         return TurnChoice(None, consistency, spread, f"no turn by appearance: it is not well defined ({figures})")
     if spread < FIXTURED_ANGLE:

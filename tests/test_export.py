@@ -246,26 +246,41 @@ def test_pipeline_agreement_compares_flags_by_position_and_counts_failures():
     assert disagreement_message({**stats, "verdict_agreement": 1.0}, "validation") is None
 
 
-@pytest.mark.parametrize(("lite_probability", "expected"), [(0.9, "int8"), (0.0, "fp16")])
+def _square(offset: int) -> np.ndarray:
+    probability = np.zeros((32, 32), np.float32)
+    probability[4:28, 4 + offset : 28 + offset] = 0.9
+    return probability
+
+
+@pytest.mark.parametrize(
+    ("lite_probability", "expected"),
+    [(_square(0), "int8"), (np.zeros((32, 32), np.float32), "fp16"), (_square(2), "fp16")],
+    ids=["same masks", "no part", "crop moved by 2 px"],
+)
 def test_int8_segmenter_is_kept_only_when_its_masks_agree_with_keras(monkeypatch, lite_probability, expected):
     """A dark part can lose its first-level features to int8 requantisation (the real tyre: no part found
-    at all); then the U-Net is exported in fp16 and the bundle says so."""
+    at all), and masks that agree at IoU 0.85 can still move a loose part's crop by 2 px; then the U-Net is
+    exported in fp16 and the bundle says so."""
     from scae_tf.backends.litert import LiteModel
-    from scae_tf.config import UnetConfig
+    from scae_tf.config import PreprocessConfig, UnetConfig
     from scae_tf.exporting.bundle import _int8_segmenter_or_fp16
     from scae_tf.exporting.convert import convert_model
     from scae_tf.models import build_unet
+    from scae_tf.preprocessing import Preprocessor, PreprocessState
 
     unet = build_unet((32, 32, 1), UnetConfig(base_filters=4, depth=2, input_downsample=1))
     inputs = [np.random.default_rng(i).random((32, 32, 1)).astype(np.float32) for i in range(4)]
     int8_model = convert_model(unet, "int8", lambda: iter(inputs))
+    state = PreprocessState(PreprocessConfig(work_size=32, seg_size=32, crop_height=32, crop_width=32), 1.0, None,
+                            kind="compact", alignment="translation", seg_shape=(32, 32))
 
-    class KerasMasks:  # the Keras U-Net finds the part everywhere
+    class KerasMasks:  # the Keras U-Net finds the part in the middle
         def segment(self, image):
-            return np.full(image.shape[:2], 0.9, np.float32)
+            return _square(0)
 
-    monkeypatch.setattr(LiteModel, "__call__", lambda self, image: np.full(image.shape[:2], lite_probability, np.float32))
-    model, precision = _int8_segmenter_or_fp16(unet, int8_model, KerasMasks(), inputs, threads=1)
+    monkeypatch.setattr(LiteModel, "__call__", lambda self, image: lite_probability)
+    works = [x[..., 0] for x in inputs]
+    model, precision = _int8_segmenter_or_fp16(unet, int8_model, KerasMasks(), works, Preprocessor(state), threads=1)
     assert precision == expected
     assert (model is int8_model) == (expected == "int8")
     monkeypatch.undo()

@@ -100,3 +100,15 @@ def test_training_state_turns_loose_capsules_and_saves_the_template(tmp_path, ca
     with pytest.raises(Exception, match="alignment"):
         PreprocessState.load(tmp_path / "broken.json")
 
+
+
+def test_the_turn_can_be_set_in_the_config(capsules):
+    """``preprocess.turn_by_appearance``: false keeps the mask's axis for capsules, true turns washers whose turn is not well defined."""
+    works, masks = capsules
+    config = PreprocessConfig(work_size=SIZE, seg_size=64, kind="compact", turn_by_appearance=False)
+    state = fit_preprocess_state(works, masks, config, initial_state(config, infer_part_kind(masks), 1, (64, 64)), 16)
+    assert state.alignment == "rotation" and state.turn is None
+    washers, washer_masks = _parts("round", 16)
+    config = dataclasses.replace(config, turn_by_appearance=True)
+    state = fit_preprocess_state(washers, washer_masks, config, initial_state(config, infer_part_kind(washer_masks), 1, (64, 64)), 16)
+    assert state.alignment == "appearance" and "as preprocess.turn_by_appearance says" in state.kind_decision["turn"]["reason"]
