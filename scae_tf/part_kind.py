@@ -220,11 +220,16 @@ def mask_shape(mask: np.ndarray) -> MaskShape | None:
     )
 
 
+def circular_spread(degrees: np.ndarray) -> float:
+    """Circular std (degrees) of angles that repeat every 360 degrees."""
+    radians = np.radians(np.asarray(degrees, np.float64))
+    length = math.hypot(float(np.mean(np.cos(radians))), float(np.mean(np.sin(radians))))
+    return math.degrees(math.sqrt(max(-2.0 * math.log(max(length, 1e-12)), 0.0)))
+
+
 def axial_spread(angles_deg: np.ndarray) -> float:
     """Circular std (degrees) of axis angles, which repeat every 180 degrees."""
-    doubled = np.radians(np.asarray(angles_deg, np.float64) * 2.0)
-    length = math.hypot(float(np.mean(np.cos(doubled))), float(np.mean(np.sin(doubled))))
-    return math.degrees(math.sqrt(max(-2.0 * math.log(max(length, 1e-12)), 0.0))) / 2.0
+    return circular_spread(np.asarray(angles_deg, np.float64) * 2.0) / 2.0
 
 
 def axial_mean(angles_deg: np.ndarray) -> float:

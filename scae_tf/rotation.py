@@ -28,7 +28,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from scae_tf.part_kind import FIXTURED_ANGLE
+from scae_tf.part_kind import FIXTURED_ANGLE, circular_spread
 
 ANGLE_BINS = 360  # rows of the polar image: one per degree
 RADIUS_BINS = 48  # columns: radii from the centre to the part's reach
@@ -155,12 +155,6 @@ def fit_turn(works: list[np.ndarray], masks: list[np.ndarray], axis_angles: list
         axis = math.degrees(math.atan2(np.mean(np.sin(doubled)), np.mean(np.cos(doubled)))) / 2.0
         template = turned(template, axis)  # the template's axis now lies at 0 degrees
     return TurnModel(template, fixed, reach)
-
-
-def circular_spread(degrees: np.ndarray) -> float:
-    """Circular std (degrees) of angles that repeat every 360 degrees."""
-    length = abs(np.mean(np.exp(1j * np.radians(np.asarray(degrees, np.float64)))))
-    return math.degrees(math.sqrt(max(-2.0 * math.log(max(float(length), 1e-12)), 0.0)))
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from scae_tf.config import PreprocessConfig
-from scae_tf.part_kind import infer_part_kind
+from scae_tf.part_kind import circular_spread, infer_part_kind
 from scae_tf.preprocessing import Preprocessor, PreprocessState, fit_preprocess_state, initial_state
-from scae_tf.rotation import TurnModel, choose_turn, circular_spread, fit_turn
+from scae_tf.rotation import TurnModel, choose_turn, fit_turn
 from scae_tf.synthetic import render_sample, sample_rng
 
 SIZE = 128
