@@ -358,14 +358,17 @@ def test_a_compact_part_is_judged_against_its_nearest_good_references_end_to_end
 @pytest.mark.slow
 def test_a_loose_capsule_is_turned_by_its_appearance_end_to_end(tiny_config_file, tmp_path):
     """Capsules at any angle: ``scae train`` turns them to one template by their print (their ends look alike, so
-    the mask's axis would leave half of them end over end), logs and saves the choice, and inspection turns alike."""
+    the mask's axis would leave half of them end over end), logs and saves the choice, and inspection turns alike.
+    The turn is set in the config: whether it is well defined depends on the masks, and a 4-epoch 32-px U-Net's
+    centroids are off by pixels (the choice itself: tests/test_rotation.py, on true masks)."""
     from scae_tf.imageio import read_image
     from scae_tf.pipeline import load_pipeline
     from scae_tf.preprocessing import PreprocessState
 
     data = generate_dataset(tmp_path / "capsules", seed=2, size=96, n_train=16, n_test_good=1, n_per_defect=1, part="capsule", loose=True)
     out = tmp_path / "run"
-    train_run(data, out, tiny_config(tiny_config_file))
+    config = tiny_config(tiny_config_file)
+    train_run(data, out, dataclasses.replace(config, preprocess=dataclasses.replace(config.preprocess, turn_by_appearance=True)))
     state = PreprocessState.load(out / "preprocessing.json")
     assert state.alignment == "appearance" and state.turn is not None
     summary = json.loads((out / "training_summary.json").read_text())
