@@ -206,7 +206,7 @@ def _round_up(value: float, multiple: int) -> int:
     return max(multiple, int(math.ceil(value / multiple - 1e-9)) * multiple)
 
 
-def fit_compact_crop(state: PreprocessState, masks: list[np.ndarray], multiple: int, works: list[np.ndarray] | None = None) -> PreprocessState:
+def fit_compact_crop(state: PreprocessState, works: list[np.ndarray], masks: list[np.ndarray], multiple: int) -> PreprocessState:
     """Compact parts and surfaces: a crop with the aligned parts' aspect, as many pixels as the
     configured crop (never finer than the work image), and the scale that makes the largest part fit.
 
@@ -222,14 +222,14 @@ def fit_compact_crop(state: PreprocessState, masks: list[np.ndarray], multiple: 
             float(np.median([x / max(m.shape[1] - 1, 1) for (x, _), m in zip(centres, masks, strict=True)])),
             float(np.median([y / max(m.shape[0] - 1, 1) for (_, y), m in zip(centres, masks, strict=True)])),
         )
-    if state.alignment in ("translation", "rotation") and works is not None and config.turn_by_appearance is not False:
+    if state.alignment in ("translation", "rotation") and config.turn_by_appearance is not False:
         state = fit_turn_alignment(state, works, masks, force=bool(config.turn_by_appearance))
     if state.alignment == "rotation":
         state.reference_angle = axial_mean(np.array([_axis_angle(m) for m in masks]))
     probe = Preprocessor(dataclasses.replace(state, crop_scale=1.0))
     half_x, half_y = [], []
-    for mask in masks:
-        pose = probe.pose(mask, mask)
+    for work, mask in zip(works, masks, strict=True):
+        pose = probe.pose(work, mask)  # a turn by appearance reads the image, not the mask
         ys, xs = np.nonzero(mask)
         matrix = pose.matrix()[:, :2]
         centre = np.asarray(pose.centre)
@@ -372,7 +372,7 @@ def fit_preprocess_state(
     if state.kind == "surface":
         state = fit_surface_frame(state, works, multiple)
     elif state.kind != "elongated":
-        state = fit_compact_crop(state, masks, multiple, works)
+        state = fit_compact_crop(state, works, masks, multiple)
     elif config.canonical_pose:
         state.crop_scale = fit_crop_scale(masks, config)
     else:
