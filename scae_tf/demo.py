@@ -52,7 +52,7 @@ class DemoSettings:
     (about 5.5 min on 2 cores) with early stopping after 30 quiet epochs: the CAE's validation loss sits
     near 0.064 until it learns to rebuild the threads, somewhere between epoch 70 and 105, then falls
     to about 0.02 by epoch 160; 80 epochs and a patience of 8 (the default then) stopped half the samples
-    before that (README, demo section).
+    before that (docs/results.md, "Detection quality, embedded synthetic screws").
     """
 
     seed: int = 0

@@ -9,7 +9,7 @@ looks the same and high where none does. ``part_residual`` takes the geometric m
 so a pixel stands out only when neither the CAE nor a near good part explains it.
 
 Canonical crops only: a surface's texture has no aligned counterpart in another image. What it
-changed, per part kind, is in the README (Results).
+changed, per part kind, is in docs/results.md.
 """
 
 from __future__ import annotations

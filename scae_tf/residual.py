@@ -53,7 +53,7 @@ def _squared_error_map(image: np.ndarray, reconstruction: np.ndarray, colour: Co
 
 
 BRIGHTNESS_SIGMA = 4.0  # crop px: the local brightness a squared error is judged against (broader than a defect)
-DARK_PART_BRIGHTNESS = 0.2  # good parts whose median brightness is below this are judged by relative errors (README: "Dark parts")
+DARK_PART_BRIGHTNESS = 0.2  # good parts whose median brightness is below this are judged by relative errors (docs/results.md: "Dark parts")
 DARK_PART_POWER = 2.0  # the residual_brightness_power scae train gives them
 
 

@@ -96,15 +96,36 @@ def test_inspected_images_put_caught_defects_first(tmp_path):
     assert [p.relative_to(tmp_path).as_posix() for p in chosen] == ["good/0.png", "pit/2.png", "scratch/1.png", "pit/0.png"]
 
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+README = ROOT / "README.md"
 
 
-def test_readme_tables_end_with_a_blank_line():
+@pytest.mark.parametrize("page", ["README.md", "docs/method.md", "docs/results.md"])
+def test_tables_end_with_a_blank_line(page):
     """A line glued to a table renders as one more table row, not as the paragraph it is."""
-    lines = README.read_text().splitlines()
+    lines = (ROOT / page).read_text().splitlines()
     glued = [n + 2 for n, (line, after) in enumerate(zip(lines, lines[1:], strict=False))
              if line.startswith("|") and after.strip() and not after.startswith("|")]
-    assert glued == [], f"README.md lines {glued} follow a table without a blank line"
+    assert glued == [], f"{page} lines {glued} follow a table without a blank line"
+
+
+def test_readme_links_to_pages_and_sections_that_exist():
+    """The README is the front page; its detail lives in docs/, so a moved or renamed section breaks a link."""
+    import re
+
+    def anchors(page: Path) -> set[str]:
+        heads = re.findall(r"^#+ (.+)$", page.read_text(), re.M)
+        return {re.sub(r"[^\w\- ]", "", h.lower()).replace(" ", "-") for h in heads}
+
+    for page in (README, ROOT / "docs/method.md", ROOT / "docs/results.md"):
+        for target in re.findall(r"\]\(([^)#]*)(#[^)]*)?\)", page.read_text()):
+            path, anchor = target
+            if path.startswith("http"):
+                continue
+            linked = (page.parent / path).resolve() if path else page
+            assert linked.exists(), f"{page.name} links to {path}, which does not exist"
+            if anchor and linked.suffix == ".md":
+                assert anchor[1:] in anchors(linked), f"{page.name} links to {path}{anchor}: no such section"
 
 
 def test_readme_quotes_the_demo_verdict_as_the_demo_prints_it():

@@ -47,8 +47,8 @@ log = logging.getLogger(__name__)
 
 MIN_TRAIN_IMAGES = 8
 MIN_UNET_RESOLUTION = 128  # --image-size never makes the U-Net run on fewer pixels than this
-COMPACT_REFERENCE_SHIFT = 2  # px each way a compact part's good references may shift (README: "Compact parts: nearest good references")
-COMPACT_REFERENCE_BANDS = 4  # a compact part's crop is square: narrower bands (tall strips) let its references explain defects away (README: "Nearest good references")
+COMPACT_REFERENCE_SHIFT = 2  # px each way a compact part's good references may shift (docs/results.md: "Compact parts: nearest good references")
+COMPACT_REFERENCE_BANDS = 4  # a compact part's crop is square: narrower bands (tall strips) let its references explain defects away (docs/results.md: "Nearest good references")
 # Settings a rerun may change without invalidating the checkpoints of the run dir.
 MODEL_SECTIONS = ("preprocess", "cae", "unet", "loss", "training")
 RESUMABLE_CHANGES = {"epochs", "segmenter_epochs", "learning_rate", "patience", "strategy"}
