@@ -72,7 +72,7 @@ DECISION_FIELDS = ("k_sigma", "target_false_alarm_rate", "threshold_method")
 STATISTICS_FIELDS = tuple(f.name for f in dataclasses.fields(PostprocessConfig) if f.name not in DECISION_FIELDS)
 # Post-processing fields added after calibration files were first written, with the value that
 # reproduces what older files were made with (a missing key must not take today's default).
-LEGACY_FIELD_VALUES = {"residual_brightness_power": 0.0, "residual_brightness_denoise": 0.0, "colour_balance": False, "residual_level_percentile": 0.0, "zscore_training_floor": False, "neighbour_ring": 1, "analysis_dilation": 0, "reference_neighbours": 0, "reference_shift": 0, "reference_subpixel": 1, "reference_bands": 1, "reference_axial_search": 0, "texture_model": False, "missing_material_map": False}
+LEGACY_FIELD_VALUES = {"residual_brightness_power": 0.0, "residual_brightness_denoise": 0.0, "colour_balance": False, "residual_level_percentile": 0.0, "zscore_training_floor": False, "neighbour_ring": 1, "analysis_dilation": 0, "reference_neighbours": 0, "reference_shift": 0, "reference_subpixel": 1, "reference_bands": 1, "reference_axial_search": 0, "texture_model": False, "missing_material_map": False, "reference_weight": 0.5}
 
 
 def _encode_array(array: np.ndarray) -> str:

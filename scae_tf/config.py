@@ -105,6 +105,7 @@ class PostprocessConfig:
     residual_brightness_denoise: float = 1.0  # with relative errors: px the difference to the reconstruction and to the references is smoothed by before squaring (in a black part's shadow the sensor noise is as large as the brightness)
     residual_level_percentile: float = 90.0  # each part's residual is divided by this percentile of it over the part, kept within the good parts' range (scae_tf/postprocess/level.py); 0 = off
     reference_neighbours: int = 5  # nearest good training crops the residual is also taken against (scae_tf/references.py); 0 = the CAE's alone
+    reference_weight: float = 0.75  # the references' exponent in the weighted geometric mean with the CAE's residual (0.5 = plain geometric mean; docs/results.md "Weight of the references: how it was chosen")
     reference_shift: int = 1  # px each way a reference may be shifted to match (misregistration)
     reference_subpixel: int = 2  # steps per px of that shift (bilinear): a crest half a pixel off its reference's lights every thread edge
     reference_axial_search: int = 8  # px each way a reference may slide along the axis to match a band (a thread's phase differs from part to part)

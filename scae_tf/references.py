@@ -5,8 +5,9 @@ phase, a head's mark, tread): its residual is high there on every good part, and
 drowns in it. The good training crops show that detail. The residual against the few crops most
 like this one, each allowed a pixel or two of misregistration (in half-pixel steps for elongated
 parts, so a thread's crest matches its reference's), is low wherever some good part
-looks the same and high where none does. ``part_residual`` takes the geometric mean of the two,
-so a pixel stands out only when neither the CAE nor a near good part explains it.
+looks the same and high where none does. ``part_residual`` takes a weighted geometric mean of the two
+(``postprocess.reference_weight``), so a pixel stands out only when neither the CAE nor a near good part
+explains it.
 
 Canonical crops only: a surface's texture has no aligned counterpart in another image. What it
 changed, per part kind, is in docs/results.md.
@@ -282,8 +283,8 @@ def part_residual(
     colour: ColourBalance | None = None,
 ) -> np.ndarray:
     """The residual the post-processor judges: the CAE's (``residual_map``) or, when ``uses_references``,
-    its geometric mean with the residual against the nearest good crops, or with the distance to good
-    texture (``scae_tf/texture.py``). ``box``: only this window is computed, zero elsewhere (a small
+    its geometric mean with the residual against the nearest good crops (weighted by
+    ``postprocess.reference_weight``), or with the distance to good texture (``scae_tf/texture.py``). ``box``: only this window is computed, zero elsewhere (a small
     surface in a large frame, ``Preprocessor.analysis_box``; not with aligned references, which are positional).
     ``exclude``: a reference left out (``GoodReferences.residual``). ``colour``: a colour crop's squared
     errors in balanced opponent components (``scae_tf/colour.py``). With relative errors both residuals are
@@ -303,20 +304,32 @@ def part_residual(
     if not uses_references(config, references):
         return residual
     if isinstance(references, TextureModel):
-        against_goods = references.distance(crop)
-    else:
-        against_goods = references.residual(
-            seen,
-            config.reference_neighbours,
-            config.reference_shift,
-            config.residual_smooth_sigma,
-            config.reference_bands,
-            config.reference_axial_search,
-            exclude,
-            config.reference_subpixel,
-            colour,
-            denoise,
-        )
-        if weight is not None:
-            against_goods = against_goods * weight
-    return np.sqrt(np.maximum(residual, 0.0) * against_goods).astype(np.float32)
+        # equal weights: the references' weight was measured on aligned parts only
+        return weighted_geometric_mean(residual, references.distance(crop), 0.5)
+    against_goods = references.residual(
+        seen,
+        config.reference_neighbours,
+        config.reference_shift,
+        config.residual_smooth_sigma,
+        config.reference_bands,
+        config.reference_axial_search,
+        exclude,
+        config.reference_subpixel,
+        colour,
+        denoise,
+    )
+    if weight is not None:
+        against_goods = against_goods * weight
+    return weighted_geometric_mean(residual, against_goods, config.reference_weight)
+
+
+def weighted_geometric_mean(cae: np.ndarray, against_goods: np.ndarray, weight: float) -> np.ndarray:
+    """``cae ** (1 - weight) * against_goods ** weight``, float32: a pixel stands out only when neither the CAE
+    nor a near good part explains it. The references weigh more (0.75) because the CAE blurs what the references
+    show (a washer's grooves, a tread's edges) on every part alike, while a near good part misses only what
+    no good part has."""
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"postprocess.reference_weight must be in [0, 1], got {weight}")
+    cae = np.maximum(cae, 0.0).astype(np.float32)
+    against_goods = np.maximum(against_goods, 0.0).astype(np.float32)
+    return (np.power(cae, np.float32(1.0 - weight)) * np.power(against_goods, np.float32(weight))).astype(np.float32)

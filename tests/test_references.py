@@ -101,9 +101,17 @@ def test_part_residual_is_the_geometric_mean_with_the_cae_residual_and_can_be_sw
     against_goods = references.residual(
         crop, 3, on.reference_shift, on.residual_smooth_sigma, on.reference_bands, on.reference_axial_search, subpixel=on.reference_subpixel
     )
-    expected = np.sqrt(cae_alone * against_goods)
-    assert np.allclose(combined, expected, atol=1e-7)
+    weight = on.reference_weight
+    assert weight == 0.75
+    expected = cae_alone ** (1 - weight) * against_goods**weight
+    assert np.allclose(combined, expected, atol=1e-6)
     assert combined[8:24].mean() < 0.25 * cae_alone[8:24].mean()  # the thread the CAE blurs is explained by the goods
+    plain = part_residual(crop, blurred, PostprocessConfig(reference_neighbours=3, reference_weight=0.5), references)
+    assert np.allclose(plain, np.sqrt(cae_alone * against_goods), atol=1e-6)
+    goods_only = part_residual(crop, blurred, PostprocessConfig(reference_neighbours=3, reference_weight=1.0), references)
+    assert np.allclose(goods_only, against_goods, atol=1e-6)
+    with pytest.raises(ValueError, match="reference_weight"):
+        part_residual(crop, blurred, PostprocessConfig(reference_neighbours=3, reference_weight=1.5), references)
 
 
 class CropBackend:
@@ -138,9 +146,13 @@ def test_calibration_keeps_its_references_and_an_older_file_has_none(tmp_path):
     calibration.save(path)
     loaded = Calibration.load(path)
     assert np.array_equal(loaded.references.crops, refs.crops)
+    assert loaded.config.reference_weight == post.reference_weight == 0.75
     switched_off = calibrate(backend, pre, dataclasses.replace(post, reference_neighbours=0), held_out, references=refs)
     assert switched_off.references is None  # nothing kept that the rule does not use
     data = json.loads(path.read_text())
+    data["config"].pop("reference_weight")  # as written before the references were weighted
+    path.write_text(json.dumps(data))
+    assert Calibration.load(path).config.reference_weight == 0.5  # its scores were made with equal weights
     for name in ("reference_neighbours", "reference_shift", "references", "missing_material_map"):
         data.pop(name, None)
         data["config"].pop(name, None)  # as written before references existed
