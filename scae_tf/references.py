@@ -330,6 +330,6 @@ def weighted_geometric_mean(cae: np.ndarray, against_goods: np.ndarray, weight: 
     no good part has."""
     if not 0.0 <= weight <= 1.0:
         raise ValueError(f"postprocess.reference_weight must be in [0, 1], got {weight}")
-    cae = np.maximum(cae, 0.0).astype(np.float32)
-    against_goods = np.maximum(against_goods, 0.0).astype(np.float32)
-    return (np.power(cae, np.float32(1.0 - weight)) * np.power(against_goods, np.float32(weight))).astype(np.float32)
+    cae = np.maximum(cae, 0.0, dtype=np.float32)
+    against_goods = np.maximum(against_goods, 0.0, dtype=np.float32)
+    return np.power(cae, np.float32(1.0 - weight)) * np.power(against_goods, np.float32(weight))

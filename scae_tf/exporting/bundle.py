@@ -45,11 +45,11 @@ def evenly_spaced(items: list[Path], count: int) -> list[Path]:
 
 
 def model_inputs(
-    paths: list[Path], preprocessor: Preprocessor, keras: KerasBackend, works: list[np.ndarray] | None = None
+    paths: list[Path], preprocessor: Preprocessor, keras: KerasBackend
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """Seg inputs and canonical crops of ``paths``, through the same pre-processing as inspection
-    (``works``: a list to append each found part's work image to)."""
-    seg_inputs, crops = [], []
+    """Work images (the segmenter's input is ``preprocessor.seg_input`` of each) and canonical crops of
+    ``paths``, through the same pre-processing as inspection; images without a part are skipped."""
+    works, crops = [], []
     for path in paths:
         try:
             prepared = preprocessor.prepare_image(keras.segment, preprocessor.read(path))
@@ -59,11 +59,9 @@ def model_inputs(
         if not prepared.found:
             log.warning("export: skipping %s: %s", path, prepared.reason)
             continue
-        seg_inputs.append(preprocessor.seg_input(prepared.work))
-        if works is not None:
-            works.append(prepared.work)
+        works.append(prepared.work)
         crops.extend(preprocessor.cae_inputs(prepared.crop))  # tiles of a surface
-    return seg_inputs, crops
+    return works, crops
 
 
 def _check_shapes(models: dict[str, Any], config: RunConfig, run: RunDir, state: PreprocessState) -> None:
@@ -98,8 +96,9 @@ def _measure_parity(
     if not paths:
         log.warning("export: %s lists no held-out (validation) images; parity not measured", run.split_file)
         return {"source": None, "images": 0}
-    _, images = _readable_images(paths, Preprocessor(state))
-    seg_inputs, crops = model_inputs(paths, Preprocessor(state), keras)
+    preprocessor = Preprocessor(state)
+    _, images = _readable_images(paths, preprocessor)
+    works, crops = model_inputs(paths, preprocessor, keras)
     pipelines = [
         InspectionPipeline(keras, state, run.calibration(config, state), config.postprocess),
         InspectionPipeline(lite, state, lite_calibration, config.postprocess),
@@ -107,7 +106,7 @@ def _measure_parity(
     parity = {
         "source": source,
         "images": len(images),
-        "segmenter": difference_stats(keras.segment, lite.segment, seg_inputs),
+        "segmenter": difference_stats(keras.segment, lite.segment, [preprocessor.seg_input(work) for work in works]),
         "cae": difference_stats(keras.reconstruct, lite.reconstruct, crops),
         "pipeline": pipeline_agreement(pipelines[0], pipelines[1], images),
     }
@@ -182,8 +181,10 @@ def export_bundle(
     train_paths = run.split_images("train")
     representative: dict[str, Any] = {"segmenter": None, "cae": None}
     used_representative = 0
+    preprocessor = Preprocessor(state)
     if precision == "int8":
-        seg_inputs, crops = model_inputs(evenly_spaced(train_paths, representative_images), Preprocessor(state), keras, works := [])
+        works, crops = model_inputs(evenly_spaced(train_paths, representative_images), preprocessor, keras)
+        seg_inputs = [preprocessor.seg_input(work) for work in works]
         if not crops:
             raise ScaeError("int8 export needs good training images for the activation ranges, but the split lists none "
                             "that could be read and segmented; export fp32/fp16 or retrain", run.split_file)
@@ -196,7 +197,7 @@ def export_bundle(
     }
     segmenter_precision = precision
     if precision == "int8":
-        models["segmenter"], segmenter_precision = _int8_segmenter_or_fp16(segmenter, models["segmenter"], keras, works, Preprocessor(state), threads)
+        models["segmenter"], segmenter_precision = _int8_segmenter_or_fp16(segmenter, models["segmenter"], keras, works, preprocessor, threads)
     lite = LiteBackend.from_models(models["segmenter"], models["cae"], threads=threads, precision=precision)
     log.info("export: measuring parity with Keras")
     if recalibrate_on_tflite is None:
