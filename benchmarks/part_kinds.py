@@ -40,7 +40,7 @@ KINDS: dict[str, dict[str, Any]] = {  # name -> generate_dataset(part=..., color
     "fabric": {"part": "fabric"},
     "fabric-colour": {"part": "fabric", "color": True},
 }
-TUNING_SEED = 1
+TUNING_SEED_OFFSET = 1  # the tuning set's seed is the dataset's plus this
 TUNING_COUNTS = {"n_train": 1, "n_test_good": 32, "n_per_defect": 8}
 FALSE_ALARM_KEY = "0.01"  # the default target false-alarm rate, as metrics.json keys it
 
@@ -72,7 +72,7 @@ def measure_kind(kind: str, out: Path, epochs: int, seed: int, threads: int) -> 
     root = out / kind
     root.mkdir(parents=True, exist_ok=True)
     data = _dataset(root / "data", kind, seed)
-    tune = _dataset(root / "tune", kind, seed + TUNING_SEED, TUNING_COUNTS)
+    tune = _dataset(root / "tune", kind, seed + TUNING_SEED_OFFSET, TUNING_COUNTS)
     config_file = None
     if seed:
         config_file = root / "seed.json"
@@ -83,7 +83,7 @@ def measure_kind(kind: str, out: Path, epochs: int, seed: int, threads: int) -> 
         "kind": kind,
         "part_kind": trained.get("part_kind", {}).get("kind"),
         "alignment": trained.get("part_kind", {}).get("alignment"),
-        "epochs": epochs,
+        "epochs": trained.get("cae", {}).get("epochs", epochs),  # a reused run keeps the epochs it was trained with
         "training_seconds": seconds if seconds is not None else trained.get("seconds"),
     }
     for name, folder in (("tuning_set", tune), ("own_test_set", data)):
