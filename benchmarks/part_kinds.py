@@ -21,7 +21,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from benchmarks.quality import evaluate_model, prepare_run
+from benchmarks.quality import evaluate_model, prepare_run, synthetic_dataset
+from scae_tf.config import PostprocessConfig
 from scae_tf.errors import ScaeError
 
 log = logging.getLogger(__name__)
@@ -42,15 +43,7 @@ KINDS: dict[str, dict[str, Any]] = {  # name -> generate_dataset(part=..., color
 }
 TUNING_SEED_OFFSET = 1  # the tuning set's seed is the dataset's plus this
 TUNING_COUNTS = {"n_train": 1, "n_test_good": 32, "n_per_defect": 8}
-FALSE_ALARM_KEY = "0.01"  # the default target false-alarm rate, as metrics.json keys it
-
-
-def _dataset(path: Path, kind: str, seed: int, counts: dict[str, int] | None = None) -> Path:
-    from scae_tf.synthetic import generate_dataset
-
-    if (path / "dataset.json").is_file():
-        return path
-    return generate_dataset(path, seed=seed, force=True, **KINDS[kind], **(counts or {}))
+FALSE_ALARM_KEY = f"{PostprocessConfig().target_false_alarm_rate:g}"  # the default target false-alarm rate, as metrics.json keys it
 
 
 def summary(metrics: dict[str, Any]) -> dict[str, Any]:
@@ -71,8 +64,8 @@ def measure_kind(kind: str, out: Path, epochs: int, seed: int, threads: int) -> 
     """Generate, train (or reuse) and evaluate one kind; returns its row."""
     root = out / kind
     root.mkdir(parents=True, exist_ok=True)
-    data = _dataset(root / "data", kind, seed)
-    tune = _dataset(root / "tune", kind, seed + TUNING_SEED_OFFSET, TUNING_COUNTS)
+    data = synthetic_dataset(root / "data", seed=seed, **KINDS[kind])
+    tune = synthetic_dataset(root / "tune", seed=seed + TUNING_SEED_OFFSET, **KINDS[kind], **TUNING_COUNTS)
     config_file = None
     if seed:
         config_file = root / "seed.json"

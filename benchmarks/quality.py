@@ -56,14 +56,19 @@ def prepare_data(data: str, out: Path, seed: int = 0, image_size: int = 256) -> 
         if not path.is_dir():
             raise ScaeError("dataset folder not found; pass an MVTec-layout folder or 'synthetic'", path)
         return path
-    path = out / "data"
+    return synthetic_dataset(out / "data", seed=seed, size=image_size)
+
+
+def synthetic_dataset(path: Path, **options: Any) -> Path:
+    """``generate_dataset(path, **options)``, or the dataset already there (it is written atomically, so its
+    dataset.json marks a complete one)."""
     if (path / "dataset.json").is_file():
-        log.info("quality: reusing synthetic data %s", path)
+        log.info("reusing synthetic data %s", path)
         return path
     from scae_tf.synthetic import generate_dataset
 
-    log.info("quality: generating the synthetic dataset into %s", path)
-    return generate_dataset(path, seed=seed, size=image_size, force=True)
+    log.info("generating synthetic data into %s", path)
+    return generate_dataset(path, force=True, **options)
 
 
 def prepare_run(
