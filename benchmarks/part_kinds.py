@@ -115,7 +115,7 @@ def markdown_table(rows: Sequence[dict[str, Any]]) -> str:
     by_kind: dict[str, list[dict[str, Any]]] = {}
     for row in rows:
         by_kind.setdefault(row["kind"], []).append(row)
-    several = len({row.get("seed", 0) for row in rows}) > 1
+    several = len({row["seed"] for row in rows}) > 1
     header = "| synthetic kind (`scae synth` options) | part kind, alignment | tuning set: image AUROC, caught, flagged | own test set: the same | pixel AUROC, AUPRO (tuning set) | training |"
     rule = "|---|---|---|---|---|---|"
     if several:

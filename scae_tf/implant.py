@@ -156,7 +156,12 @@ def _apply_chip(image, object_mask, centre, rng, unit) -> np.ndarray:
     y0, y1 = max(0, y - window), min(image.shape[0], y + window + 1)
     x0, x1 = max(0, x - window), min(image.shape[1], x + window + 1)
     outside = ~object_mask[y0:y1, x0:x1]
-    background = float(np.median(image[y0:y1, x0:x1][outside])) if outside.any() else float(np.median(image[~object_mask]))
+    if outside.any():
+        background = float(np.median(image[y0:y1, x0:x1][outside]))
+    elif not object_mask.all():
+        background = float(np.median(image[~object_mask]))
+    else:  # the part fills the frame (a surface): no background for missing material to show, no chip
+        return image
     return image * (1 - cover) + background * cover
 
 
