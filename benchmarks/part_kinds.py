@@ -192,7 +192,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             except ScaeError as err:
                 print(f"part_kinds: {kind}, seed {seed}: {err}", file=sys.stderr)
                 return 1
-            log.info("part_kinds: %s, seed %d: tuning set %s", kind, seed, _cell(rows[-1]["tuning_set"]))
+            log.info("part_kinds: %s, seed %d: tuning set %s", kind, seed, _tuning(rows[-1]))
     from scae_tf.latency import machine_info
 
     report = {"date": _dt.datetime.now().isoformat(timespec="seconds"), "machine": machine_info(), "epochs": args.epochs, "seeds": args.seeds, "seconds": time.perf_counter() - started, "flagged_goods": flagged_goods(rows), "kinds": rows}

@@ -156,12 +156,7 @@ def _apply_chip(image, object_mask, centre, rng, unit) -> np.ndarray:
     y0, y1 = max(0, y - window), min(image.shape[0], y + window + 1)
     x0, x1 = max(0, x - window), min(image.shape[1], x + window + 1)
     outside = ~object_mask[y0:y1, x0:x1]
-    if outside.any():
-        background = float(np.median(image[y0:y1, x0:x1][outside]))
-    elif not object_mask.all():
-        background = float(np.median(image[~object_mask]))
-    else:  # the part fills the frame (a surface): no background for missing material to show, no chip
-        return image
+    background = float(np.median(image[y0:y1, x0:x1][outside])) if outside.any() else float(np.median(image[~object_mask]))
     return image * (1 - cover) + background * cover
 
 
@@ -216,6 +211,8 @@ def implant_defect(
     area = int(object_mask.sum())
     if area == 0:
         raise ValueError("the object mask is empty: nothing to implant a defect on")
+    if kind == "chip" and area == object_mask.size:
+        raise ValueError("the part fills the frame: no background for a chip's missing material to show")
     unit = float(np.sqrt(area)) / _REFERENCE_SIDE
     margin = max(2, int(round(3 * unit)))
     interior = cv2.erode(object_mask.astype(np.uint8), _disk(margin)).astype(bool)
