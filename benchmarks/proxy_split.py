@@ -7,14 +7,16 @@ realistic subtle implanted defects (``scae_tf.implant``) become ``test/<kind>`` 
 ``ground_truth/<kind>``. Good train/good images the run did not train on (when it was trained on a
 subset) join the pool too.
 
-    python -m benchmarks.proxy_split split --run RUN_DIR --data DATA --out PROXY
+    python -m benchmarks.proxy_split split --run RUN_DIR --data DATA --out PROXY [--region bright|dark]
     python -m benchmarks.proxy_split variant --run RUN_DIR --proxy PROXY --out VARIANT \\
         --set postprocess.residual=l2 --set postprocess.zones=-1
     scae evaluate --bundle VARIANT --data PROXY --out REPORT --no-brightness-control
 
 ``variant`` makes a run dir that shares the run's models (symbolic links) with other settings
 (``--set section.field=value``, JSON values), recalibrated on the proxy's calibration half only, so
-``scae evaluate`` measures each setting on the proxy exactly as on a real test set.
+``scae evaluate`` measures each setting on the proxy exactly as on a real test set. ``--region``
+puts every implant on the part's lit or shaded half (``scae_tf.implant.part_region``): placed
+anywhere they follow the part's area, and the smaller half may hold a blind spot.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from scae_tf.artifacts import RunDir, Split
 from scae_tf.config import RunConfig, from_dict, save_json, to_dict
 from scae_tf.errors import ScaeError
 from scae_tf.imageio import read_image, resize, to_gray, write_png
-from scae_tf.implant import CONTRAST_RANGE, IMPLANT_KINDS, implant_defect
+from scae_tf.implant import CONTRAST_RANGE, IMPLANT_KINDS, REGIONS, implant_defect, part_region
 from scae_tf.segmentation_targets import classical_object_mask
 
 log = logging.getLogger(__name__)
@@ -81,6 +83,7 @@ def make_proxy(
     seed: int = 0,
     force: bool = False,
     contrast: tuple[float, float] = CONTRAST_RANGE,
+    region: str = "anywhere",
 ) -> dict[str, Any]:
     """Write the proxy folder (see module docstring); returns the contents of its ``proxy.json``."""
     run, data, out = Path(run), Path(data), Path(out)
@@ -88,6 +91,8 @@ def make_proxy(
         raise ScaeError(f"--calibration-fraction must be in (0, 1), got {calibration_fraction}")
     if copies < 1:
         raise ScaeError(f"--copies must be >= 1, got {copies}")
+    if region not in REGIONS:
+        raise ScaeError(f"unknown --region {region!r}; choose from {list(REGIONS)}")
     unknown = sorted(set(kinds) - set(IMPLANT_KINDS))
     if unknown:
         raise ScaeError(f"unknown implant kind(s) {unknown}; choose from {list(IMPLANT_KINDS)}")
@@ -125,10 +130,11 @@ def make_proxy(
             shutil.copyfile(path, tmp / "test" / "good" / path.name)
             image = read_image(path, gray=False)  # a colour part keeps its colour
             mask = np.ones(image.shape[:2], bool) if surface else _object_mask(to_gray(image), preprocess.work_size)
+            within = part_region(image, mask, region)
             for copy in range(copies):
                 kind = kinds[(index * copies + copy) % len(kinds)]
                 try:
-                    implanted = implant_defect(image, mask, rng, kind, contrast)
+                    implanted = implant_defect(image, mask, rng, kind, contrast, within)
                 except ValueError as err:  # e.g. a chip needs a silhouette edge, which a surface has not
                     log.warning("%s: no %s implant (%s)", path.name, kind, err)
                     unplaceable[kind] = unplaceable.get(kind, 0) + 1
@@ -157,6 +163,7 @@ def make_proxy(
             "kinds": list(kinds),
             "copies": copies,
             "contrast": list(contrast),
+            "region": region,
             "calibration": [str(p) for p in calibration],
             "proxy_good": [str(p) for p in proxy_good],
             "defects": defects,
@@ -269,6 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument("--seed", type=int, default=0)
     split.add_argument("--contrast", type=float, nargs=2, default=list(CONTRAST_RANGE), metavar=("LOW", "HIGH"),
                        help="range of the implants' relative intensity change")
+    split.add_argument("--region", default="anywhere", choices=REGIONS,
+                       help="where on the part the implants go: anywhere, or its lit (bright) or shaded (dark) half only")
     split.add_argument("--force", action="store_true", help="replace a non-empty --out")
     variant = sub.add_parser("variant", help="run dir sharing the models, other settings, recalibrated on the proxy")
     variant.add_argument("--run", required=True)
@@ -285,7 +294,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "split":
             manifest = make_proxy(args.run, args.data, args.out, args.calibration_fraction, args.copies, args.kinds, args.seed, args.force,
-                                  tuple(args.contrast))
+                                  tuple(args.contrast), args.region)
             print(f"{args.out}: {len(manifest['calibration'])} calibration, {len(manifest['proxy_good'])} good, "
                   f"{len(manifest['defects'])} implanted")
         else:

@@ -19,7 +19,9 @@ cent up to about 20 %, covers well under 1 % of the image, and has soft (anti-al
 * ``contamination``: a few overlapping blobs of darker, mottled dirt.
 
 Sizes scale with the part (the square root of its area), so the same settings suit 256, 512 and
-1024 px images. The defect mask is exactly the set of pixels the implant changed by more than
+1024 px images. ``part_region`` confines the implants to the part's lit or shaded half: placed
+anywhere, they land where most of the part's area is, and a blind spot on the rest (a tyre's lit
+tread) goes unmeasured. The defect mask is exactly the set of pixels the implant changed by more than
 :data:`MASK_THRESHOLD`, like the synthetic generator's.
 """
 
@@ -41,6 +43,8 @@ _ATTEMPTS = 40
 # Reference part size: sqrt(area) of an MVTec screw at 512 px (about 10 % of the frame); sizes below are
 # in pixels at that scale and multiplied by sqrt(object area) / _REFERENCE_SIDE.
 _REFERENCE_SIDE = 160.0
+REGIONS = ("anywhere", "bright", "dark")  # where on the part implants go (``part_region``)
+_REGION_SMOOTHING = 0.01  # of the image's longer side: the brightness a region is chosen by, smoothed past sensor noise and fine texture
 
 
 @dataclass(frozen=True)
@@ -180,18 +184,36 @@ def _pick(rng: np.random.Generator, candidates: np.ndarray) -> tuple[float, floa
     return float(xs[i]), float(ys[i])
 
 
+def part_region(image: np.ndarray, object_mask: np.ndarray, region: str) -> np.ndarray:
+    """Where on the part implants may be centred: the whole part (``anywhere``), or the pixels whose smoothed
+    brightness is above (``bright``) or at most (``dark``) its median over the part; bool, the mask's shape."""
+    if region not in REGIONS:
+        raise ValueError(f"unknown region {region!r}; choose from {REGIONS}")
+    object_mask = np.asarray(object_mask, dtype=bool)
+    if region == "anywhere" or not object_mask.any():
+        return object_mask
+    gray = to_gray(np.asarray(image, dtype=np.float32))
+    sigma = max(1.0, _REGION_SMOOTHING * max(gray.shape))
+    weight = object_mask.astype(np.float32)  # smoothed over the part only: its rim is not darkened by the background
+    smooth = cv2.GaussianBlur(gray * weight, (0, 0), sigma) / np.maximum(cv2.GaussianBlur(weight, (0, 0), sigma), 1e-6)
+    median = float(np.median(smooth[object_mask]))
+    return object_mask & ((smooth > median) if region == "bright" else (smooth <= median))
+
+
 def implant_defect(
     image: np.ndarray,
     object_mask: np.ndarray,
     rng: np.random.Generator,
     kind: str,
     contrast: tuple[float, float] = CONTRAST_RANGE,
+    within: np.ndarray | None = None,
 ) -> Implanted:
     """One implant of ``kind`` on the part; see the module docstring. ``image`` is float in [0, 1],
     gray (HxW) or RGB (HxWx3: implanted on the luminance, every channel changed by the same ratio).
 
     ``contrast``: range of the relative intensity change at the strongest point (scratch, pit, dent,
     contamination; a chip takes the background level, a flattened patch loses its own structure).
+    ``within``: where the implant's centre may lie (``part_region``); None: anywhere on the part.
     """
     if not 0.0 < contrast[0] <= contrast[1]:
         raise ValueError(f"contrast range must satisfy 0 < low <= high, got {contrast}")
@@ -200,7 +222,7 @@ def implant_defect(
     image = np.asarray(image, dtype=np.float32)
     if image.ndim == 3 and image.shape[2] == 3:
         gray = to_gray(image)
-        implanted = implant_defect(gray, object_mask, rng, kind, contrast)
+        implanted = implant_defect(gray, object_mask, rng, kind, contrast, within)
         ratio = implanted.image / np.maximum(gray, 1e-3)
         dark = gray <= 1e-3  # no ratio on black: the gray change is added instead
         colour = np.where(dark[..., None], image + (implanted.image - gray)[..., None], image * ratio[..., None])
@@ -208,6 +230,8 @@ def implant_defect(
     object_mask = np.asarray(object_mask, dtype=bool)
     if image.ndim != 2 or object_mask.shape != image.shape:
         raise ValueError(f"expected a gray or RGB image and a mask of its size, got {image.shape} and {object_mask.shape}")
+    if within is not None and np.shape(within) != image.shape:
+        raise ValueError(f"the region {np.shape(within)} must have the image's size {image.shape}")
     area = int(object_mask.sum())
     if area == 0:
         raise ValueError("the object mask is empty: nothing to implant a defect on")
@@ -220,6 +244,10 @@ def implant_defect(
     places = edge if kind == "chip" else interior
     if not places.any():
         places = object_mask
+    if within is not None:
+        places = places & np.asarray(within, dtype=bool)
+        if not places.any():  # counted unplaceable by the proxy, like a chip on a surface
+            raise ValueError(f"no place for a {kind} in the given region of the part")
     object_soft = cv2.GaussianBlur(interior.astype(np.float32), (0, 0), 0.7) if kind != "chip" else None
     limit = MAX_AREA_FRACTION * image.size
     for _ in range(_ATTEMPTS):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import io
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +29,8 @@ from scae_tf.config import PostprocessConfig
 from scae_tf.residual import brightness_weight, denoise_sigma, gaussian_blur, residual_map, smoothed
 from scae_tf.texture import TextureModel
 
-MAX_REFERENCE_BYTES = 12 * 2**20  # stored as 8-bit crops inside calibration.json; more references are subsampled
+MAX_REFERENCE_BYTES = 48 * 2**20  # stored as 8-bit crops inside calibration.json; more references are subsampled
+FLOAT_CACHE_BYTES = 128 * 2**20  # references kept as padded float crops between calls, the most recently used first
 SEARCH_DOWNSAMPLE = 2  # the nearest references are chosen on crops at 1/this resolution (4x fewer operations)
 
 
@@ -96,15 +98,17 @@ class GoodReferences:
     _search: dict[int, tuple[np.ndarray, np.ndarray]] = field(init=False, repr=False, compare=False)
     # {reach: (downsampled gray crops column-major (n, w + 2 reach, h), edge-padded by reach columns; their squares summed per column)};
     # one padding is kept, the plain crops are its middle
-    _padded: dict[tuple[int, int, float], np.ndarray] = field(init=False, repr=False, compare=False)  # {(rows, columns, denoise): float crops smoothed by denoise px, edge-padded by them}
+    _floats: OrderedDict[tuple[int, int, int, float], np.ndarray] = field(init=False, repr=False, compare=False)
+    # {(index, rows, columns, denoise): one reference as floats smoothed by denoise px, edge-padded by rows and columns}, the
+    # most recently used within FLOAT_CACHE_BYTES: all of them as floats would take 4x the 8-bit crops (190 MB for a tyre's 203)
 
     def __post_init__(self) -> None:
         crops = np.asarray(self.crops)
         if crops.ndim != 4 or crops.dtype != np.uint8 or len(crops) == 0:
             raise ValueError(f"references must be a non-empty uint8 array (n, h, w, c), got {crops.dtype} {crops.shape}")
-        floats = crops.astype(np.float32) / 255.0
-        object.__setattr__(self, "_padded", {(0, 0, 0.0): floats})
-        search = np.ascontiguousarray(np.stack([self._search_image(c) for c in floats]).transpose(0, 2, 1))
+        object.__setattr__(self, "_floats", OrderedDict())
+        search = np.stack([self._search_image(crop.astype(np.float32) / 255.0) for crop in crops])
+        search = np.ascontiguousarray(search.transpose(0, 2, 1))
         object.__setattr__(self, "_search", {0: (search, (search * search).sum(axis=2))})
 
     @classmethod
@@ -181,21 +185,21 @@ class GoodReferences:
             self._search[reach] = (search, squares)
         return search, squares
 
-    def _padded_floats(self, rows: int, columns: int, denoise: float = 0.0) -> np.ndarray:
-        """The references as floats, smoothed by ``denoise`` px (0: as stored), edge-padded by ``rows`` and
-        ``columns`` px; one version is kept (inspection reuses it)."""
-        ((current, array),) = self._padded.items()
-        if current != (rows, columns, denoise):
-            if current[2] == denoise:
-                height, width = self.shape[:2]
-                plain = array[:, current[0] : current[0] + height, current[1] : current[1] + width]
-            else:
-                plain = self.crops.astype(np.float32) / 255.0
-                if denoise > 0:
-                    plain = np.stack([smoothed(crop, denoise) for crop in plain])
-            array = np.pad(plain, ((0, 0), (rows, rows), (columns, columns), (0, 0)), mode="edge")
-            self._padded.clear()
-            self._padded[(rows, columns, denoise)] = array
+    def _padded_float(self, index: int, rows: int, columns: int, denoise: float = 0.0) -> np.ndarray:
+        """Reference ``index`` as floats, smoothed by ``denoise`` px (0: as stored), edge-padded by ``rows`` and
+        ``columns`` px; the most recently used are kept within ``FLOAT_CACHE_BYTES`` (consecutive parts share their nearest)."""
+        key = (int(index), rows, columns, denoise)
+        array = self._floats.get(key)
+        if array is not None:
+            self._floats.move_to_end(key)
+            return array
+        plain = self.crops[index].astype(np.float32) / 255.0
+        if denoise > 0:
+            plain = smoothed(plain, denoise)
+        array = np.pad(plain, ((rows, rows), (columns, columns), (0, 0)), mode="edge")
+        self._floats[key] = array
+        while len(self._floats) > max(1, FLOAT_CACHE_BYTES // array.nbytes):
+            self._floats.popitem(last=False)
         return array
 
     def residual(
@@ -234,14 +238,13 @@ class GoodReferences:
         best = np.full((height, width), np.inf, np.float32)
         margin = shift + int(round(3.5 * sigma)) + 1  # columns a band's blur needs beyond its edges
         edges = np.linspace(0, width, max(1, min(bands, width)) + 1).round().astype(int)
-        padded_references = self._padded_floats(shift, shift + axial, smoothed_by)
         small = self._search_image(x)
         for start, stop in zip(edges[:-1], edges[1:], strict=True):
             low, high = max(0, start - margin), min(width, stop + margin)
             target, band = x[:, low:high], best[:, start:stop]
             indices, offsets = self._nearest_in(small, neighbours, (start, stop) if len(edges) > 2 else None, axial, exclude)
             for index, offset in zip(indices, offsets, strict=True):
-                padded = padded_references[index]
+                padded = self._padded_float(index, shift, shift + axial, smoothed_by)
                 padded = padded[..., 0] if channels == 1 else padded
                 first = low + axial + offset  # padded column matching the band's first column, before the fine shift
                 windows = _shifted_windows(padded[:, first : first + high - low + 2 * shift], height, shift, subpixel)

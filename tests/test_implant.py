@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from scae_tf.imageio import to_gray
-from scae_tf.implant import IMPLANT_KINDS, MASK_THRESHOLD, implant_defect
+from scae_tf.implant import IMPLANT_KINDS, MASK_THRESHOLD, implant_defect, part_region
 from scae_tf.synthetic import render_sample, sample_rng
 
 
@@ -87,6 +87,26 @@ def test_bad_arguments(part):
         implant_defect(image, object_mask, np.random.default_rng(0), "pit", contrast=(0.2, 0.1))
 
 
+def test_the_part_splits_into_a_lit_and_a_shaded_half_and_implants_stay_in_theirs():
+    ys, xs = np.mgrid[:160, :160]
+    object_mask = (ys - 80) ** 2 + (xs - 80) ** 2 < 60**2  # a disk lit from the right
+    image = np.where(object_mask, 0.2 + 0.6 * xs / 160, 0.05).astype(np.float32)
+    bright, dark = part_region(image, object_mask, "bright"), part_region(image, object_mask, "dark")
+    assert np.array_equal(part_region(image, object_mask, "anywhere"), object_mask)
+    assert not (bright & dark).any() and np.array_equal(bright | dark, object_mask)
+    assert 0.4 < bright.sum() / object_mask.sum() < 0.6  # split at the median brightness
+    assert xs[bright].min() > 60 and xs[dark].max() < 100
+    for seed in range(4):
+        for kind in ("pit", "chip"):
+            lit = implant_defect(image, object_mask, np.random.default_rng(seed), kind, within=bright).defect_mask
+            shaded = implant_defect(image, object_mask, np.random.default_rng(seed), kind, within=dark).defect_mask
+            assert xs[lit].mean() > 80 > xs[shaded].mean()
+    with pytest.raises(ValueError, match="no place for a pit"):
+        implant_defect(image, object_mask, np.random.default_rng(0), "pit", within=np.zeros_like(object_mask))
+    with pytest.raises(ValueError, match="region"):
+        part_region(image, object_mask, "lit")
+
+
 def test_proxy_split_writes_an_mvtec_folder_without_test_or_trained_images(synthetic_root, tmp_path):
     from benchmarks.proxy_split import make_proxy
     from scae_tf.data.layout import list_dataset
@@ -117,8 +137,14 @@ def test_proxy_split_writes_an_mvtec_folder_without_test_or_trained_images(synth
     assert {s.defect_type for s in bad} == {"pit", "scratch"}
     assert all(s.mask_path is not None and s.mask_path.is_file() for s in bad)
     assert sorted(p.name for p in (proxy / "train" / "good").iterdir()) == sorted(p.split("/")[-1] for p in manifest["calibration"])
+    assert manifest["region"] == "anywhere"
     with pytest.raises(ScaeError, match="not empty"):
         make_proxy(run, extra, proxy)
+    lit = make_proxy(run, extra, tmp_path / "lit", copies=1, kinds=("pit",), seed=3, region="bright")
+    assert lit["region"] == "bright" and lit["calibration"] == manifest["calibration"]  # the same split, implants elsewhere
+    assert json.loads((tmp_path / "lit" / "proxy.json").read_text())["region"] == "bright"
+    with pytest.raises(ScaeError, match="region"):
+        make_proxy(run, extra, tmp_path / "nowhere", region="lit")
 
 
 def test_proxy_of_a_colour_surface_keeps_colour_and_implants_anywhere_on_the_frame(tmp_path, monkeypatch):

@@ -254,3 +254,23 @@ def test_a_training_crop_compared_with_the_other_references_leaves_its_own_out(r
     without = references.residual(own, neighbours=1, shift=0, sigma=1.0, exclude=5)
     assert with_itself.max() < 1e-6 < without.max()
     assert 5 not in references._nearest_in(references._search_image(own[..., None]), 3, None, 0, exclude=5)[0]
+
+
+def test_references_kept_as_floats_within_a_byte_budget_give_the_same_residual(monkeypatch):
+    """Only the most recently used references are kept as floats (all of a tyre's would take 190 MB); one
+    converted again after it was dropped gives the same residual, with and without smoothing."""
+    import scae_tf.references as references_module
+
+    rng = np.random.default_rng(4)
+    crops = np.stack([threaded_part(phase, rng) for phase in np.linspace(0, 12, 24, endpoint=False)])
+    parts = [threaded_part(phase, rng) for phase in (1.3, 7.9, 4.4)]
+    roomy = GoodReferences.from_crops(crops)
+    expected = [roomy.residual(p, 3, 1, 1.0, bands=4, axial=4, smoothed_by=s) for p in parts for s in (0.0, 1.0)]
+    one_float = (SHAPE[0] + 2) * (SHAPE[1] + 10) * 4  # a reference padded by shift 1 and shift + axial 5
+    monkeypatch.setattr(references_module, "FLOAT_CACHE_BYTES", 3 * one_float)
+    tight = GoodReferences.from_crops(crops)
+    for _ in range(2):  # the second round converts references that the first one dropped
+        got = [tight.residual(p, 3, 1, 1.0, bands=4, axial=4, smoothed_by=s) for p in parts for s in (0.0, 1.0)]
+        assert all(np.array_equal(a, b) for a, b in zip(expected, got, strict=True))
+        assert len(tight._floats) <= 3
+    assert len(roomy._floats) > 3
