@@ -212,11 +212,14 @@ def make_variant(
     out: str | Path,
     overrides: Sequence[str] = (),
     force: bool = False,
+    rebuild_references: bool = False,
 ) -> Path:
     """Run dir sharing ``run``'s models, with ``overrides``, recalibrated on the proxy's calibration half.
 
     ``proxy`` None: recalibrated on the run's own validation slice instead (all of it), i.e. the run
     as ``scae train`` would have written it with these settings, for the final test-set evaluation.
+    The run's good references are reused unless ``rebuild_references`` (or they are of another kind): rebuilt,
+    they are cropped from its training images as this version keeps them (``MAX_REFERENCE_BYTES``).
     """
     from scae_tf.calibration import Calibration, calibrate, good_references
     from scae_tf.preprocessing import Preprocessor
@@ -255,7 +258,7 @@ def make_variant(
     def train_works() -> Iterator[np.ndarray]:  # read one at a time; each pass reads them again
         return (preprocessor.work_image(read_image(p, gray=False)) for p in train_files)
 
-    if wanted is not None and not isinstance(references, wanted):  # a run calibrated before these existed, or another kind
+    if wanted is not None and (rebuild_references or not isinstance(references, wanted)):  # or calibrated before these existed
         references = good_references(backend, preprocessor, train_works(), train_files, texture=post.texture_model)
     calibration = calibrate(backend, preprocessor, config.postprocess, works, calibration_files, references, train_works())
     calibration.save(variant.calibration_file)
@@ -285,6 +288,8 @@ def build_parser() -> argparse.ArgumentParser:
     variant.add_argument("--out", required=True)
     variant.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.FIELD=VALUE")
     variant.add_argument("--force", action="store_true")
+    variant.add_argument("--rebuild-references", action="store_true",
+                         help="crop the good references from the run's training images again, as this version keeps them, instead of reusing the run's")
     return parser
 
 
@@ -298,7 +303,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{args.out}: {len(manifest['calibration'])} calibration, {len(manifest['proxy_good'])} good, "
                   f"{len(manifest['defects'])} implanted")
         else:
-            print(make_variant(args.run, args.proxy, args.out, args.overrides, args.force))
+            print(make_variant(args.run, args.proxy, args.out, args.overrides, args.force, args.rebuild_references))
     except ScaeError as err:
         print(f"proxy_split: error: {err}", file=sys.stderr)
         return 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -223,6 +224,7 @@ def test_variant_of_an_unfinished_run_uses_its_fitted_crop(tmp_path, monkeypatch
     from scae_tf.config import PostprocessConfig, PreprocessConfig, RunConfig, from_dict, save_json, to_dict
     from scae_tf.imageio import write_png
     from scae_tf.preprocessing import fit_preprocess_state
+    from scae_tf.references import GoodReferences
 
     class BlurBackend:
         def segment(self, image):
@@ -257,3 +259,9 @@ def test_variant_of_an_unfinished_run_uses_its_fitted_crop(tmp_path, monkeypatch
     assert variant.split().train == paths[:3]  # the models' training images: an int8 export of the variant needs them
     off = make_variant(run, None, tmp_path / "off", ["postprocess.reference_neighbours=0"])
     assert Calibration.load(RunDir(off).calibration_file).references is None
+    # a run's own references are reused (kept under its version's cap: here one), unless rebuilt from its training images
+    calibration = Calibration.load(variant.calibration_file)
+    dataclasses.replace(calibration, references=GoodReferences(calibration.references.crops[:1])).save(run / "calibration.json")
+    assert len(Calibration.load(RunDir(make_variant(run, None, tmp_path / "kept")).calibration_file).references) == 1
+    rebuilt = make_variant(run, None, tmp_path / "rebuilt", rebuild_references=True)
+    assert len(Calibration.load(RunDir(rebuilt).calibration_file).references) == 3
