@@ -15,8 +15,8 @@ subset) join the pool too.
 ``variant`` makes a run dir that shares the run's models (symbolic links) with other settings
 (``--set section.field=value``, JSON values), recalibrated on the proxy's calibration half only, so
 ``scae evaluate`` measures each setting on the proxy exactly as on a real test set. ``--region``
-puts every implant on the part's lit or shaded half (``scae_tf.implant.part_region``): placed
-anywhere they follow the part's area, and the smaller half may hold a blind spot.
+puts every implant on the part's brighter or darker half (``scae_tf.implant.part_region``): placed
+anywhere they follow the part's area, and a small lit or shaded place may hold a blind spot.
 """
 
 from __future__ import annotations
@@ -280,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
     split.add_argument("--contrast", type=float, nargs=2, default=list(CONTRAST_RANGE), metavar=("LOW", "HIGH"),
                        help="range of the implants' relative intensity change")
     split.add_argument("--region", default="anywhere", choices=REGIONS,
-                       help="where on the part the implants go: anywhere, or its lit (bright) or shaded (dark) half only")
+                       help="where on the part the implants go: anywhere, or only its brighter or darker half (split at its median brightness)")
     split.add_argument("--force", action="store_true", help="replace a non-empty --out")
     variant = sub.add_parser("variant", help="run dir sharing the models, other settings, recalibrated on the proxy")
     variant.add_argument("--run", required=True)

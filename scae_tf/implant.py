@@ -19,7 +19,7 @@ cent up to about 20 %, covers well under 1 % of the image, and has soft (anti-al
 * ``contamination``: a few overlapping blobs of darker, mottled dirt.
 
 Sizes scale with the part (the square root of its area), so the same settings suit 256, 512 and
-1024 px images. ``part_region`` confines the implants to the part's lit or shaded half: placed
+1024 px images. ``part_region`` confines the implants to the part's brighter or darker half: placed
 anywhere, they land where most of the part's area is, and a blind spot on the rest (a tyre's lit
 tread) goes unmeasured. The defect mask is exactly the set of pixels the implant changed by more than
 :data:`MASK_THRESHOLD`, like the synthetic generator's.

@@ -88,7 +88,7 @@ def test_bad_arguments(part):
         implant_defect(image, object_mask, np.random.default_rng(0), "pit", contrast=(0.2, 0.1))
 
 
-def test_the_part_splits_into_a_lit_and_a_shaded_half_and_implants_stay_in_theirs():
+def test_the_part_splits_into_a_brighter_and_a_darker_half_and_implants_stay_in_theirs():
     ys, xs = np.mgrid[:160, :160]
     object_mask = (ys - 80) ** 2 + (xs - 80) ** 2 < 60**2  # a disk lit from the right
     image = np.where(object_mask, 0.2 + 0.6 * xs / 160, 0.05).astype(np.float32)
