@@ -34,7 +34,7 @@ def verdict_sentences(counts: dict[str, Any]) -> tuple[str, str, str]:
     setting = ("At the tool's own threshold" + ("" if threshold is None else f" {threshold:.3f} on the image score")
                + f", calibrated on good images only (never on test labels) for a {100 * rate:g} % false-alarm target.")
     auroc = counts.get("image_auroc")
-    ranking = "" if auroc is None else (f" (image AUROC {auroc:.2f}: 1.0 ranks every defective part above every "
+    ranking = "" if auroc is None else (f" (image AUROC {auroc:.3f}: 1.0 ranks every defective part above every "
                                         "good one, 0.5 is chance)")
     recall = caught / defective if defective else 0.0
     if recall >= 0.9:
