@@ -164,16 +164,19 @@ def _apply_chip(image, object_mask, centre, rng, unit) -> np.ndarray:
     return image * (1 - cover) + background * cover
 
 
+def _blur_over_part(image: np.ndarray, object_mask: np.ndarray, sigma: float) -> np.ndarray:
+    """Gaussian blur over the part only (normalised convolution), so the background does not bleed in."""
+    weight = object_mask.astype(np.float32)
+    return cv2.GaussianBlur(image * weight, (0, 0), sigma) / np.maximum(cv2.GaussianBlur(weight, (0, 0), sigma), 1e-3)
+
+
 def _apply_flatten(image, object_mask, centre, rng, unit) -> np.ndarray:
     """Worn structure: blend towards a strongly blurred copy inside a soft disc."""
     radius = rng.uniform(6.0, 12.0) * unit
     yy, xx = np.mgrid[0 : image.shape[0], 0 : image.shape[1]].astype(np.float32)
     r2 = ((xx - centre[0]) ** 2 + (yy - centre[1]) ** 2) / (radius * radius)
     weight = np.clip(1.5 - r2, 0, 1) * object_mask  # flat core, soft rim
-    # Blur only over the part (normalised convolution), so the background does not bleed in.
-    sigma = max(1.5, 2.5 * unit)
-    mask_f = object_mask.astype(np.float32)
-    blurred = cv2.GaussianBlur(image * mask_f, (0, 0), sigma) / np.maximum(cv2.GaussianBlur(mask_f, (0, 0), sigma), 1e-3)
+    blurred = _blur_over_part(image, object_mask, max(1.5, 2.5 * unit))
     strength = float(rng.uniform(0.6, 1.0))
     return image * (1 - strength * weight) + blurred * strength * weight
 
@@ -193,9 +196,8 @@ def part_region(image: np.ndarray, object_mask: np.ndarray, region: str) -> np.n
     if region == "anywhere" or not object_mask.any():
         return object_mask
     gray = to_gray(np.asarray(image, dtype=np.float32))
-    sigma = max(1.0, _REGION_SMOOTHING * max(gray.shape))
-    weight = object_mask.astype(np.float32)  # smoothed over the part only: its rim is not darkened by the background
-    smooth = cv2.GaussianBlur(gray * weight, (0, 0), sigma) / np.maximum(cv2.GaussianBlur(weight, (0, 0), sigma), 1e-6)
+    # smoothed over the part only: its rim is not darkened by the background
+    smooth = _blur_over_part(gray, object_mask, max(1.0, _REGION_SMOOTHING * max(gray.shape)))
     median = float(np.median(smooth[object_mask]))
     return object_mask & ((smooth > median) if region == "bright" else (smooth <= median))
 
