@@ -39,6 +39,8 @@ KINDS: dict[str, dict[str, Any]] = {  # name -> generate_dataset(part=..., color
     "round-colour": {"part": "round", "color": True},
     "round-loose": {"part": "round", "loose": True},
     "roller": {"part": "roller"},
+    "tuber": {"part": "tuber"},
+    "tuber-colour": {"part": "tuber", "color": True},
     "surface": {"part": "surface"},
     "fabric": {"part": "fabric"},
     "fabric-colour": {"part": "fabric", "color": True},

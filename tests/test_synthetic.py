@@ -34,7 +34,7 @@ from scae_tf.synthetic import (
 )
 
 # (part kind, colour) of every synthetic variant besides the gray screw
-VARIANTS = [("round", False), ("round", True), ("capsule", False), ("capsule", True), ("roller", False), ("roller", True), ("surface", False), ("surface", True), ("fabric", False), ("fabric", True)]
+VARIANTS = [("round", False), ("round", True), ("capsule", False), ("capsule", True), ("roller", False), ("roller", True), ("surface", False), ("surface", True), ("fabric", False), ("fabric", True), ("tuber", False), ("tuber", True)]
 VARIANT_TYPES = [(part, color, kind) for part, color in VARIANTS for kind in PART_KINDS[part].defect_types]
 
 
@@ -314,6 +314,27 @@ def test_capsule_is_long_with_alike_ends_and_a_print_that_reads_one_way(color: b
         masks.append(sample.object_mask)
     decision = infer_part_kind(masks)
     assert decision.kind == "compact" and decision.fixtured and "ends look alike" in decision.reason
+
+
+@pytest.mark.parametrize("color", [False, True])
+def test_tubers_differ_in_outline_and_angle_and_stand_out_of_their_tray(color: bool):
+    """No two good tubers share an outline: centred on each other, their silhouettes still differ
+    (unlike a machined part's, which match to a pixel at the rim), and their long axes point anywhere."""
+    masks, angles = [], []
+    for index in range(6):
+        sample = render_sample(sample_rng(0, "train", "good", index, "tuber"), 128, "good", "tuber", color)
+        obj = sample.object_mask
+        assert 0.15 < obj.mean() < 0.4, obj.mean()
+        ys, xs = np.nonzero(obj)
+        assert ys.min() > 0 and xs.min() > 0 and ys.max() < 127 and xs.max() < 127  # fully inside
+        gray = _luminance(sample.image)
+        assert gray[obj].mean() > gray[~obj].mean() + 0.25
+        moved = np.roll(obj, (64 - int(round(ys.mean())), 64 - int(round(xs.mean()))), axis=(0, 1))
+        masks.append(moved)
+        angles.append(mask_shape(obj).angle)
+    for first, second in zip(masks, masks[1:], strict=False):
+        assert (first & second).sum() / (first | second).sum() < 0.93
+    assert axial_spread(np.asarray(angles)) > 20
 
 
 @pytest.mark.parametrize("color", [False, True])

@@ -356,6 +356,24 @@ def test_a_compact_part_is_judged_against_its_nearest_good_references_end_to_end
 
 
 @pytest.mark.slow
+def test_a_natural_product_whose_outline_varies_trains_and_inspects_end_to_end(tiny_config_file, tmp_path):
+    """Tubers differ in outline, size and skin: no good one matches another, yet `scae train` must take them as a
+    compact kind (not a surface, not elongated) and every test image must get a finite score."""
+    from scae_tf.imageio import read_image
+    from scae_tf.pipeline import load_pipeline
+
+    data = generate_dataset(tmp_path / "tubers", seed=2, size=64, n_train=16, n_test_good=1, n_per_defect=1, part="tuber", color=True)
+    out = tmp_path / "run"
+    train_run(data, out, tiny_config(tiny_config_file))
+    config = json.loads((out / "config.json").read_text())
+    assert config["preprocess"]["kind"] == "compact" and config["preprocess"]["color"] == "rgb"
+    pipeline = load_pipeline(out)
+    for image in sorted((data / "test").glob("*/*.png")):
+        result = pipeline.inspect(read_image(image, gray=False))
+        assert np.isfinite(result.score), (image, result.reason)
+
+
+@pytest.mark.slow
 def test_a_loose_capsule_is_turned_by_its_appearance_end_to_end(tiny_config_file, tmp_path):
     """Capsules at any angle: ``scae train`` turns them to one template by their print (their ends look alike, so
     the mask's axis would leave half of them end over end), logs and saves the choice, and inspection turns alike.

@@ -2,7 +2,7 @@
 
 Why: the demo, the tests and CI need datasets that can be shipped (MVTec's licence forbids
 copying them), that are cheap to regenerate and whose ground truth is exact; and the method must
-work on more than one kind of part. Six kinds (:data:`PART_KINDS`):
+work on more than one kind of part. Seven kinds (:data:`PART_KINDS`):
 
 * ``screw`` (:mod:`.screw`): elongated, dark on light, with a head and threads; gray.
 * ``round`` (:mod:`.round_part`): a compact fixtured washer/cap seen from above, light on dark
@@ -11,6 +11,8 @@ work on more than one kind of part. Six kinds (:data:`PART_KINDS`):
   one way, fixtured; gray or colour.
 * ``roller`` (:mod:`.roller`): a knurled wheel seen from its rolling face, fixtured but turned about its
   axle between shots, so its tread stands at another height in every image; gray or colour.
+* ``tuber`` (:mod:`.tuber`): a natural product (a potato, a bun) whose outline, size and skin differ
+  from one good one to the next, at any angle; gray or colour.
 * ``surface`` (:mod:`.surface`): brushed metal filling the frame, a stochastic texture (anodised in colour).
 * ``fabric`` (:mod:`.fabric`): woven cloth filling the frame, a regular texture (dyed in colour).
 

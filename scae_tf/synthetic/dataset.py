@@ -15,7 +15,7 @@ import numpy as np
 from scae_tf.errors import ScaeError
 from scae_tf.imageio import write_png
 from scae_tf.progress import progress
-from scae_tf.synthetic import capsule, fabric, roller, round_part, screw, surface
+from scae_tf.synthetic import capsule, fabric, roller, round_part, screw, surface, tuber
 from scae_tf.synthetic.common import (
     GENERATOR_VERSION,
     GOOD,
@@ -46,6 +46,7 @@ PART_KINDS: dict[str, PartKind] = {
     "round": PartKind(round_part.render_round, round_part.DEFECT_TYPES, True, "compact round part (washer / cap) seen from above, fixtured", True),
     "capsule": PartKind(capsule.render_capsule, capsule.DEFECT_TYPES, True, "elongated capsule with alike ends and a print, fixtured", True),
     "roller": PartKind(roller.render_roller, roller.DEFECT_TYPES, True, "knurled roller turned about its axis between shots (its tread at another height each time)"),
+    "tuber": PartKind(tuber.render_tuber, tuber.DEFECT_TYPES, True, "natural product (a potato, a bun): its outline, size and skin vary from one to the next, at any angle"),
     "surface": PartKind(surface.render_surface, surface.DEFECT_TYPES, True, "brushed-metal surface filling the frame"),
     "fabric": PartKind(fabric.render_fabric, fabric.DEFECT_TYPES, True, "woven fabric filling the frame (a regular texture)"),
 }
