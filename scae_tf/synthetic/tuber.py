@@ -48,7 +48,7 @@ def render_tuber(rng: np.random.Generator, size: int = 256, defect_type: str = G
     outline = _outline_radius(rng, np.arctan2(dy, dx), mean_radius)
     alpha = np.clip(0.5 + (outline - r), 0, 1)
 
-    # Shading of a dome with bumps: the normal of height = sqrt(1 - (r/outline)^2) * R plus smooth lumps.
+    # Lambert shading of a dome (height sqrt(1 - (r / outline)^2)) with smooth lumps on it.
     rho = np.clip(r / outline, 0, 0.995)
     dome = np.sqrt(1 - rho * rho) * mean_radius * 0.6
     bumps = mean_radius * (0.025 * smooth_noise(rng, (size, size), 6) + 0.006 * smooth_noise(rng, (size, size), 24))
