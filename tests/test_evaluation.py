@@ -340,14 +340,6 @@ def test_bad_input_errors_and_no_partial_metrics(setup, dataset: Path, tmp_path:
     next((broken / "ground_truth" / "scratch").glob("*.png")).unlink()
     with pytest.raises(ScaeError, match="missing defect mask"):
         evaluate(pipeline, broken, out, calibration)
-    # A test image with another aspect ratio: error, and nothing is written.
-    odd = tmp_path / "odd"
-    shutil.copytree(dataset, odd)
-    last = sorted((odd / "test" / "thread").glob("*.png"))[-1]
-    write_png(last, np.zeros((128, 200), np.float32) + 0.5)
-    with pytest.raises(ScaeError, match="aspect ratio"):
-        evaluate(pipeline, odd, out, calibration)
-    assert not (out / "metrics.json").exists()
     # Calibration images taken from the test set would leak test data into the thresholds.
     leaked = sorted((dataset / "test" / "good").glob("*.png"))
     with pytest.raises(ScaeError, match="also test images"):
@@ -366,7 +358,22 @@ def test_resized_test_images_warn(setup, dataset: Path, tmp_path: Path, caplog) 
     with caplog.at_level(logging.WARNING):
         evaluation = evaluate(pipeline, bigger, tmp_path / "out", calibration, pixel_size=64, brightness_control=False)
     assert evaluation.metrics["n_images"] == 12
-    assert sum("training images are" in r.message for r in caplog.records) == 1
+    assert sum("the calibration images are" in r.message for r in caplog.records) == 1
+
+
+def test_an_image_of_another_aspect_is_evaluated_with_a_warning(setup, dataset: Path, tmp_path: Path) -> None:
+    """One odd image never stops an evaluation: it is judged, its aspect warning on its result and in the
+    out-of-distribution list."""
+    pipeline, calibration = setup
+    odd = tmp_path / "odd"
+    shutil.copytree(dataset, odd)
+    last = sorted((odd / "test" / "thread").glob("*.png"))[-1]
+    write_png(last, cv2.resize(read_image(last), (200, 128), interpolation=cv2.INTER_AREA))
+    mask = odd / "ground_truth" / "thread" / f"{last.stem}_mask.png"
+    write_png(mask, cv2.resize(read_image(mask), (200, 128), interpolation=cv2.INTER_NEAREST))
+    evaluation = evaluate(pipeline, odd, tmp_path / "out", calibration, pixel_size=64, brightness_control=False)
+    assert evaluation.metrics["n_images"] == 12 and (tmp_path / "out" / "metrics.json").is_file()
+    assert evaluation.metrics["out_of_distribution"] == [f"thread/{last.name}"]
 
 
 def test_cli_evaluate(setup, dataset: Path, tmp_path: Path, monkeypatch, capsys) -> None:

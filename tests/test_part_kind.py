@@ -410,21 +410,24 @@ def test_nearest_good_references_for_aligned_parts_and_good_texture_only_for_sur
     assert post.missing_material_map == (kind == "elongated")  # around a fixtured washer it lit the textured background
 
 
-def test_a_model_that_keeps_shape_takes_any_aspect_without_warning_or_error(tmp_path):
-    """Surfaces of any size (``Preprocessor.keeps_shape``): evaluation takes test images of another
-    aspect and inspection does not warn about it; other models still refuse / warn."""
+def test_another_aspect_is_a_warning_except_for_a_surface(tmp_path):
+    """Surfaces (``Preprocessor.keeps_shape``) take any aspect without a word; for other models another aspect
+    changes the part's scale or shape, so it is a warning (on the image's result), never an error that stops an
+    evaluation."""
     from types import SimpleNamespace
 
-    from scae_tf.errors import ScaeError
     from scae_tf.evaluation.runner import ShapeGuard
-    from scae_tf.runtime.inspection import keeps_shape
+    from scae_tf.runtime.inspection import aspect_warning, keeps_shape
 
     surface = SimpleNamespace(preprocessor=SimpleNamespace(keeps_shape=True))
     part = SimpleNamespace(preprocessor=SimpleNamespace(keeps_shape=False))
     assert keeps_shape(surface) and not keeps_shape(part) and not keeps_shape(object())
-    ShapeGuard((100, 100), tmp_path / "a.png", keeps_shape(surface)).check((50, 300), tmp_path / "b.png")
-    with pytest.raises(ScaeError, match="aspect ratio"):
-        ShapeGuard((100, 100), tmp_path / "a.png", keeps_shape(part)).check((50, 300), tmp_path / "b.png")
+    reference, path = (100, 100), tmp_path / "a.png"
+    assert ShapeGuard(reference, path, surface).check((50, 300), tmp_path / "b.png") is None
+    assert "aspect ratio" in ShapeGuard(reference, path, part).check((50, 300), tmp_path / "b.png")
+    assert ShapeGuard(reference, path, part).check((200, 201), tmp_path / "b.png") is None  # another size, same aspect
+    assert aspect_warning((50, 300), [100, 100], 100, surface) is None
+    assert aspect_warning((50, 300), [100, 100], 100, part) == aspect_warning((50, 300), [100, 100], 100)
 
 
 def test_report_thumbnails_keep_the_images_aspect():

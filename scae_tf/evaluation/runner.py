@@ -7,10 +7,11 @@ images', gives the brightness-controlled block. Thresholds are never set from te
 method's comes from its calibration.json, each baseline's from the good calibration images of the
 run (``calibration_images``) with the same false-alarm target and rule as the method.
 
-Image sizes: every image is resized to the pipeline's square work size, exactly like training.
-A test image whose size differs from the calibration (training) images but has the same aspect
-ratio is therefore evaluated with a warning; a different aspect ratio would distort the part and
-its scale, so it is an error.
+Image sizes: every image becomes a work image exactly as in training (short side = work size, aspect
+kept; a surface at one scale, any shape). A test image whose size differs from the calibration images'
+is evaluated with a warning (the part's scale may differ); one whose aspect differs more than the model
+takes unharmed (``runtime.inspection.aspect_warning``) is evaluated too, the warning on its result and
+the image counted with the out-of-distribution ones: one odd image never stops an evaluation.
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ from scae_tf.metrics import (
 )
 from scae_tf.pose import warp_to_image
 from scae_tf.progress import progress
-from scae_tf.runtime.inspection import keeps_shape
+from scae_tf.runtime.inspection import aspect_warning, keeps_shape
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,6 @@ REPORTED_FALSE_ALARM_RATES = (0.01, 0.05)  # operating points reported beside th
 METHOD_DESCRIPTION = "segmentation-guided patch post-processor (top patches, neighbour deviation, zone sigma)"
 RAW = "raw"
 CONTROLLED = "brightness_controlled"
-ASPECT_TOLERANCE = 0.01
 
 
 @dataclass
@@ -94,32 +94,27 @@ def check_test_set(samples: list[Sample], data_root: Path) -> None:
 
 
 class ShapeGuard:
-    """Checks test images against the calibration images' size (see module docstring)."""
+    """Test images against the calibration images' size and aspect (module docstring): warnings, never an error."""
 
-    def __init__(self, reference_shape: tuple[int, int], reference_path: Path, any_shape: bool = False):
+    def __init__(self, reference_shape: tuple[int, int], reference_path: Path, pipeline: Any = None):
         self.shape = reference_shape
         self.reference_path = reference_path
-        self.any_shape = any_shape  # the model analyses any size and aspect undistorted (surfaces)
+        self.pipeline = pipeline
         self.warned = False
 
-    def check(self, shape: tuple[int, int], path: Path) -> None:
-        if shape == self.shape or self.any_shape:
-            return
-        if abs(shape[1] / shape[0] - self.shape[1] / self.shape[0]) > ASPECT_TOLERANCE * self.shape[1] / self.shape[0]:
-            raise ScaeError(
-                f"image is {shape[1]}x{shape[0]} but the model was trained on {self.shape[1]}x{self.shape[0]} images "
-                f"(e.g. {self.reference_path}); a different aspect ratio distorts the part: crop or pad the test images to "
-                "the training aspect ratio",
-                path,
-            )
-        if not self.warned:
+    def check(self, shape: tuple[int, int], path: Path) -> str | None:
+        """The image's aspect warning, for its result; a size that differs at a harmless aspect is logged once."""
+        if shape == self.shape or keeps_shape(self.pipeline):
+            return None
+        warning = aspect_warning(shape, list(self.shape), max(self.shape), self.pipeline)
+        if warning is None and not self.warned:
             log.warning(
-                "%s: image is %dx%d but training images are %dx%d; test images are resized to the work size like "
+                "%s: image is %dx%d but the calibration images are %dx%d (e.g. %s); test images become work images like "
                 "training images, so the part's scale may differ (warned once)",
-                path, shape[1], shape[0], self.shape[1], self.shape[0],
+                path, shape[1], shape[0], self.shape[1], self.shape[0], self.reference_path,
             )
             self.warned = True
-
+        return warning
 
 def _threshold_rule(pipeline: Any) -> tuple[float, str]:
     config = getattr(pipeline, "config", None)
@@ -388,7 +383,7 @@ def evaluate(
         )
 
     calibration, thresholds, train_shape = calibrate_baselines(pipeline, [Path(p) for p in calibration_paths], baselines)
-    guard = ShapeGuard(train_shape, Path(calibration_paths[0]), keeps_shape(pipeline))
+    guard = ShapeGuard(train_shape, Path(calibration_paths[0]), pipeline)
     reference_background = float(np.median([view.background for view in calibration]))
 
     passes = {RAW: PassRecords(pixel_size)}
@@ -398,12 +393,15 @@ def evaluate(
     examples = ExampleKeeper(per_type=examples_per_type)
     backgrounds = []
     no_part: list[str] = []  # test images where no part was found (a verdict, not an error)
-    out_of_distribution: list[str] = []  # test images unlike the training parts (warnings on their results)
+    out_of_distribution: list[str] = []  # test images unlike the training parts or images (warnings on their results)
     for sample in progress(samples, desc="evaluating", total=len(samples)):
         image = read_input(pipeline, sample.path)
-        guard.check(image.shape[:2], sample.path)
+        shape_warning = guard.check(image.shape[:2], sample.path)
         truth = read_mask(sample.mask_path, image.shape[:2]) if sample.mask_path else np.zeros(image.shape[:2], bool)
         result = _inspect(pipeline, image, sample.path)
+        if shape_warning:
+            log.warning("%s: %s", sample.path, shape_warning)
+            result.warnings.append(shape_warning)
         if not result.part_found:
             log.warning("%s: no part found, judged anomalous (score inf) by every method: %s", sample.path, result.reason)
             no_part.append(sample.name)

@@ -231,7 +231,7 @@ class InspectionService:
         self._check_pixels(image.shape[:2], name)
         record = Record(Path(name), image_size=(int(image.shape[0]), int(image.shape[1])))
         record.timings["decode"] = time.perf_counter() - start
-        warning = aspect_warning(record.image_size, bundle.train_size, bundle.work_size)
+        warning = aspect_warning(record.image_size, bundle.train_size, bundle.work_size, bundle.pipelines[0])
         if warning:
             record.warnings.append(warning)
         return image, record
