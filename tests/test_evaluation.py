@@ -361,6 +361,26 @@ def test_resized_test_images_warn(setup, dataset: Path, tmp_path: Path, caplog) 
     assert sum("the calibration images are" in r.message for r in caplog.records) == 1
 
 
+def test_an_unreadable_test_image_is_skipped_named_and_counted(setup, dataset: Path, tmp_path: Path, caplog) -> None:
+    """One corrupt file never stops an evaluation: it is skipped with a warning naming it and listed in the
+    metrics; only when no good or no defective image is left is it an error."""
+    pipeline, calibration = setup
+    odd = tmp_path / "odd"
+    shutil.copytree(dataset, odd)
+    corrupt = sorted((odd / "test" / "good").glob("*.png"))[0]
+    corrupt.write_bytes(b"not an image")
+    with caplog.at_level(logging.WARNING):
+        evaluation = evaluate(pipeline, odd, tmp_path / "out", calibration, pixel_size=64, brightness_control=False)
+    assert evaluation.metrics["skipped"] == [f"good/{corrupt.name}"] and evaluation.metrics["n_images"] == 11
+    assert f"good/{corrupt.name}" not in [image["name"] for image in evaluation.metrics["images"]]
+    assert any(corrupt.name in r.message and "skipped" in r.message for r in caplog.records)
+    for path in (odd / "test" / "good").glob("*.png"):
+        path.write_bytes(b"not an image")
+    with pytest.raises(ScaeError, match="after skipping .* only defective images"):
+        evaluate(pipeline, odd, tmp_path / "out2", calibration, pixel_size=64, brightness_control=False)
+    assert not (tmp_path / "out2" / "metrics.json").exists()
+
+
 def test_an_image_of_another_aspect_is_evaluated_with_a_warning(setup, dataset: Path, tmp_path: Path) -> None:
     """One odd image never stops an evaluation: it is judged, its aspect warning on its result and in the
     out-of-distribution list."""

@@ -61,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     )
     m = evaluation.metrics
     print(verdict_sentences(verdict_counts(m))[0])
-    print(f"{m['n_images']} images ({m['n_good']} good, {m['n_defective']} defective): "
+    skipped = f", {len(m['skipped'])} unreadable skipped" if m.get("skipped") else ""
+    print(f"{m['n_images']} images ({m['n_good']} good, {m['n_defective']} defective{skipped}): "
           f"image AUROC {_fmt(m['image_auroc'])}, pixel AUROC {_fmt(m['pixel_auroc'])}, AUPRO {_fmt(m['aupro'])}, "
           f"accuracy {_fmt(m['accuracy'])} at threshold {_fmt(m['threshold'])}")
     for name, method in m["methods"].items():

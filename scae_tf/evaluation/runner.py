@@ -79,11 +79,11 @@ def select_samples(samples: list[Sample], limit: int | None) -> list[Sample]:
     return [samples[i] for i in indices]
 
 
-def check_test_set(samples: list[Sample], data_root: Path) -> None:
+def check_test_set(samples: list[Sample], data_root: Path, context: str = "") -> None:
     labels = {s.label for s in samples}
     if labels != {0, 1}:
-        have = "defective" if 1 in labels else "good"
-        raise ScaeError(f"test/ holds only {have} images; AUROC needs both good and defective test images", data_root)
+        have = "defective" if 1 in labels else "good" if labels else "no"
+        raise ScaeError(f"{context}test/ holds only {have} images; AUROC needs both good and defective test images", data_root)
     missing = [s for s in samples if s.label == 1 and s.mask_path is None]
     if missing:
         raise ScaeError(
@@ -175,7 +175,11 @@ def calibrate_baselines(
     views: list[CalibrationView] = []
     shape: tuple[int, int] | None = None
     for path in progress(paths, desc="calibration images"):
-        image = read_input(pipeline, path)
+        try:
+            image = read_input(pipeline, path)
+        except ScaeError as err:
+            log.warning("%s; calibration image skipped for the baselines", err)
+            continue
         shape = shape or image.shape[:2]
         result = _inspect(pipeline, image, path)
         if not result.part_found:  # a good image the segmenter cannot locate: calibration skips it too
@@ -394,10 +398,18 @@ def evaluate(
     backgrounds = []
     no_part: list[str] = []  # test images where no part was found (a verdict, not an error)
     out_of_distribution: list[str] = []  # test images unlike the training parts or images (warnings on their results)
+    skipped: list[str] = []  # test images that cannot be read, or whose mask cannot: skipped, named, counted
+    evaluated: list[Sample] = []
     for sample in progress(samples, desc="evaluating", total=len(samples)):
-        image = read_input(pipeline, sample.path)
+        try:
+            image = read_input(pipeline, sample.path)
+            truth = read_mask(sample.mask_path, image.shape[:2]) if sample.mask_path else np.zeros(image.shape[:2], bool)
+        except ScaeError as err:
+            log.warning("%s; skipped", err if err.path is not None else f"{sample.path}: {err}")
+            skipped.append(sample.name)
+            continue
+        evaluated.append(sample)
         shape_warning = guard.check(image.shape[:2], sample.path)
-        truth = read_mask(sample.mask_path, image.shape[:2]) if sample.mask_path else np.zeros(image.shape[:2], bool)
         result = _inspect(pipeline, image, sample.path)
         if shape_warning:
             log.warning("%s: %s", sample.path, shape_warning)
@@ -417,6 +429,9 @@ def evaluate(
             controlled_result = _inspect(pipeline, controlled, sample.path)
             _record(passes[CONTROLLED], controlled, controlled_result, truth, baselines, thresholds)
 
+    if skipped:
+        check_test_set(evaluated, data_root, f"after skipping {len(skipped)} unreadable image(s), ")
+    samples = evaluated
     labels = np.array([s.label for s in samples])
     defect_types = [s.defect_type for s in samples]
     rule = _threshold_rule(pipeline)[1]
@@ -427,6 +442,7 @@ def evaluate(
         "n_good": int(np.sum(labels == 0)),
         "n_defective": int(np.sum(labels == 1)),
         "no_part_found": no_part,
+        "skipped": skipped,
         "out_of_distribution": out_of_distribution,
         "calibration_images_skipped": len(calibration_paths) - len(calibration),
         "source": source,
