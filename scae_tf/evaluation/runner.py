@@ -103,7 +103,7 @@ class ShapeGuard:
         self.warned = False
 
     def check(self, shape: tuple[int, int], path: Path) -> str | None:
-        """The image's aspect warning, for its result; a size that differs at a harmless aspect is logged once."""
+        """The image's aspect warning, for its result; another size at the same aspect is logged once."""
         if shape == self.shape or keeps_shape(self.pipeline):
             return None
         warning = aspect_warning(shape, list(self.shape), max(self.shape), self.pipeline)
@@ -115,6 +115,7 @@ class ShapeGuard:
             )
             self.warned = True
         return warning
+
 
 def _threshold_rule(pipeline: Any) -> tuple[float, str]:
     config = getattr(pipeline, "config", None)
