@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from scae_tf.imageio import write_png
 from scae_tf.synthetic import generate_dataset
 from scae_tf.training import resolve_config, scale_sizes, train_run
 from scae_tf.training.cae import train_cae
+from scae_tf.training.run import resolve_data_settings
 from scae_tf.training.strategy import get_strategy
 
 TINY = {
@@ -396,3 +398,18 @@ def test_a_loose_capsule_is_turned_by_its_appearance_end_to_end(tiny_config_file
     for image in sorted((data / "test").glob("*/*.png")):
         result = pipeline.inspect(read_image(image))
         assert np.isfinite(result.score), (image, result.reason)
+
+
+def test_images_of_the_other_colour_kind_are_named_in_a_warning(caplog):
+    """A folder of mostly colour images with a few gray ones trains in colour (the gray ones converted), but the
+    inspection PC refuses a gray file for a colour bundle: training says so, naming one."""
+    rgb = np.random.default_rng(0).random((64, 64, 3)).astype(np.float32)
+    gray = rgb.mean(axis=2)
+    with caplog.at_level(logging.WARNING, logger="scae_tf.training.run"):
+        _, channels = resolve_data_settings(RunConfig(), [rgb, rgb, gray], ["a.png", "b.png", "c.png"])
+    assert channels == 3
+    assert [r.getMessage() for r in caplog.records if "good images are gray (e.g. c.png)" in r.getMessage()]
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="scae_tf.training.run"):
+        assert resolve_data_settings(RunConfig(), [rgb, rgb, rgb])[1] == 3
+    assert not caplog.records

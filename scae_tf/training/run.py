@@ -279,12 +279,23 @@ def is_colour(image: np.ndarray) -> bool:
     return float(np.max(image.max(axis=2) - image.min(axis=2))) > GRAY_TOLERANCE / 255.0
 
 
-def resolve_data_settings(config: RunConfig, images: list[np.ndarray]) -> tuple[RunConfig, int]:
+def resolve_data_settings(config: RunConfig, images: list[np.ndarray], paths: list[str] | None = None) -> tuple[RunConfig, int]:
     """Colour and work size from the images: colour when most are colour (or as ``preprocess.color``
-    says), work size = min(configured, median short side) with the other sizes following it."""
+    says), work size = min(configured, median short side) with the other sizes following it. Images of
+    the other kind are named in a warning: they train converted, but inspection refuses such a file."""
     p = config.preprocess
-    colour = p.color == "rgb" or (p.color == "auto" and np.mean([is_colour(i) for i in images]) > 0.5)
+    coloured = [is_colour(i) for i in images]
+    colour = p.color == "rgb" or (p.color == "auto" and np.mean(coloured) > 0.5)
     channels = 3 if colour else 1
+    odd = [i for i, c in enumerate(coloured) if c != colour]
+    if odd:
+        kind, trained = ("gray", "colour") if colour else ("colour", "gray")
+        example = f" (e.g. {paths[odd[0]]})" if paths is not None else ""
+        log.warning(
+            "%d of %d good images are %s%s, the part is trained in %s: they train converted, but at inspection a %s "
+            "file is refused; use one kind of camera image",
+            len(odd), len(images), kind, example, trained, kind,
+        )
     short = int(np.median([min(i.shape[:2]) for i in images]))
     if short < p.work_size / 1.5:
         config = scale_sizes(config, short)  # small images: every size follows
@@ -400,7 +411,7 @@ def _train(data: Path, out: Path, config: RunConfig, samples, callbacks, started
     _require_images(train_paths, val_paths, skipped, data)
 
     # What follows the data: colour, work size, then the part kind from the images' part masks.
-    config, channels = resolve_data_settings(config, train_images + val_images)
+    config, channels = resolve_data_settings(config, train_images + val_images, train_paths + val_paths)
     unet_multiple = 2**config.unet.depth * config.unet.input_downsample
     keep_aspect = dataclasses.replace(PreprocessState(config.preprocess, 1.0, None), channels=channels, keep_aspect=True)
     reader = Preprocessor(keep_aspect)
