@@ -374,6 +374,7 @@ def test_an_unreadable_test_image_is_skipped_named_and_counted(setup, dataset: P
     assert evaluation.metrics["skipped"] == [f"good/{corrupt.name}"] and evaluation.metrics["n_images"] == 11
     assert f"good/{corrupt.name}" not in [image["name"] for image in evaluation.metrics["images"]]
     assert any(corrupt.name in r.message and "skipped" in r.message for r in caplog.records)
+    assert f"1 not evaluated: the image or its mask could not be read: good/{corrupt.name}" in (tmp_path / "out" / "report.html").read_text()
     for path in (odd / "test" / "good").glob("*.png"):
         path.write_bytes(b"not an image")
     with pytest.raises(ScaeError, match="after skipping .* only defective images"):
@@ -394,6 +395,9 @@ def test_an_image_of_another_aspect_is_evaluated_with_a_warning(setup, dataset: 
     evaluation = evaluate(pipeline, odd, tmp_path / "out", calibration, pixel_size=64, brightness_control=False)
     assert evaluation.metrics["n_images"] == 12 and (tmp_path / "out" / "metrics.json").is_file()
     assert evaluation.metrics["out_of_distribution"] == [f"thread/{last.name}"]
+    assert f"judged with a warning: unlike the training parts or images (size, aspect, pose, intensity): thread/{last.name}" in (
+        tmp_path / "out" / "report.html"
+    ).read_text()
 
 
 def test_cli_evaluate(setup, dataset: Path, tmp_path: Path, monkeypatch, capsys) -> None:

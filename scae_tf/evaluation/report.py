@@ -210,6 +210,26 @@ td:first-child,th:first-child{text-align:left}tr.method{font-weight:bold;backgro
 """
 
 
+ODD_IMAGES = (
+    ("skipped", "not evaluated: the image or its mask could not be read"),
+    ("no_part_found", "no part found: judged anomalous by every method"),
+    ("out_of_distribution", "judged with a warning: unlike the training parts or images (size, aspect, pose, intensity)"),
+)
+ODD_NAMES_SHOWN = 10
+
+
+def _odd_images_section(metrics: dict[str, Any]) -> str:
+    """The test images that were not judged like the others, by reason and name ('' when there are none)."""
+    items = []
+    for key, what in ODD_IMAGES:
+        names = metrics.get(key) or []
+        if names:
+            more = f" and {len(names) - ODD_NAMES_SHOWN} more" if len(names) > ODD_NAMES_SHOWN else ""
+            shown = ", ".join(html.escape(str(n)) for n in names[:ODD_NAMES_SHOWN])
+            items.append(f"<li>{len(names)} {html.escape(what)}: {shown}{more}</li>")
+    return f"<p>Images not judged like the others (the log and metrics.json name them all):</p><ul>{''.join(items)}</ul>" if items else ""
+
+
 def render_html(metrics: dict[str, Any], figures: dict[str, Path], examples: dict[str, Path] | None = None) -> str:
     """The report as one HTML string (no external references): verdict, examples, then the details."""
     sections = [
@@ -227,6 +247,7 @@ def render_html(metrics: dict[str, Any], figures: dict[str, Path], examples: dic
         f"rate {_fmt(metrics['calibration']['target_false_alarm_rate'])}. Pixel metrics at "
         f"{metrics['pixel_metrics_resolution']}&#178; px; AUPRO integrated to FPR 0.3 and normalised.</p>",
     ]
+    sections.append(_odd_images_section(metrics))
     sections.append(_block_section("Raw test set", metrics))
     if "brightness_controlled" in metrics:
         sections.append(_block_section("Brightness-controlled test set", metrics["brightness_controlled"]))
