@@ -422,10 +422,13 @@ def test_another_aspect_is_a_warning_except_for_a_surface(tmp_path):
     surface = SimpleNamespace(preprocessor=SimpleNamespace(keeps_shape=True))
     part = SimpleNamespace(preprocessor=SimpleNamespace(keeps_shape=False))
     assert keeps_shape(surface) and not keeps_shape(part) and not keeps_shape(object())
-    reference, path = (100, 100), tmp_path / "a.png"
-    assert ShapeGuard(reference, path, surface).check((50, 300), tmp_path / "b.png") is None
-    assert "aspect ratio" in ShapeGuard(reference, path, part).check((50, 300), tmp_path / "b.png")
-    assert ShapeGuard(reference, path, part).check((200, 201), tmp_path / "b.png") is None  # another size, same aspect
+    shapes = {(100, 100): tmp_path / "a.png"}
+    assert ShapeGuard(shapes, surface).check((50, 300), tmp_path / "b.png") is None
+    assert "aspect ratio" in ShapeGuard(shapes, part).check((50, 300), tmp_path / "b.png")
+    assert ShapeGuard(shapes, part).check((200, 201), tmp_path / "b.png") is None  # another size, same aspect
+    mixed = {(100, 100): tmp_path / "a.png", (50, 300): tmp_path / "c.png"}  # calibration images of two aspects
+    assert ShapeGuard(mixed, part).check((100, 600), tmp_path / "b.png") is None
+    assert "aspect ratio" in ShapeGuard(mixed, part).check((100, 200), tmp_path / "b.png")
     assert aspect_warning((50, 300), [100, 100], 100, surface) is None
     assert aspect_warning((50, 300), [100, 100], 100, part) == aspect_warning((50, 300), [100, 100], 100)
 

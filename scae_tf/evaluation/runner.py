@@ -94,27 +94,31 @@ def check_test_set(samples: list[Sample], data_root: Path, context: str = "") ->
 
 
 class ShapeGuard:
-    """Test images against the calibration images' size and aspect (module docstring): warnings, never an error."""
+    """Test images against the calibration images' sizes and aspects (module docstring): warnings, never an error."""
 
-    def __init__(self, reference_shape: tuple[int, int], reference_path: Path, pipeline: Any = None):
-        self.shape = reference_shape
-        self.reference_path = reference_path
+    def __init__(self, shapes: dict[tuple[int, int], Path], pipeline: Any = None):
+        self.shapes = shapes  # each calibration image size, with one image of that size
         self.pipeline = pipeline
         self.warned = False
 
     def check(self, shape: tuple[int, int], path: Path) -> str | None:
-        """The image's aspect warning, for its result; another size at the same aspect is logged once."""
-        if shape == self.shape or keeps_shape(self.pipeline):
+        """The image's aspect warning, for its result, when its aspect is unlike every calibration image's; a size
+        no calibration image has, at an aspect one has, is logged once."""
+        if shape in self.shapes or keeps_shape(self.pipeline):
             return None
-        warning = aspect_warning(shape, list(self.shape), max(self.shape), self.pipeline)
-        if warning is None and not self.warned:
+        warnings = {reference: aspect_warning(shape, list(reference), max(reference), self.pipeline) for reference in self.shapes}
+        alike = [reference for reference, warning in warnings.items() if warning is None]
+        if not alike:  # named against the calibration aspect nearest to it
+            return warnings[min(warnings, key=lambda reference: abs(math.log(shape[1] * reference[0] / (shape[0] * reference[1]))))]
+        if not self.warned:
+            reference = alike[0]
             log.warning(
                 "%s: image is %dx%d but the calibration images are %dx%d (e.g. %s); test images become work images like "
                 "training images, so the part's scale may differ (warned once)",
-                path, shape[1], shape[0], self.shape[1], self.shape[0], self.reference_path,
+                path, shape[1], shape[0], reference[1], reference[0], self.shapes[reference],
             )
             self.warned = True
-        return warning
+        return None
 
 
 def _threshold_rule(pipeline: Any) -> tuple[float, str]:
@@ -169,19 +173,20 @@ def _inspect(pipeline: Any, image: np.ndarray, path: Path) -> Any:
 
 def calibrate_baselines(
     pipeline: Any, paths: Sequence[Path], baselines: Sequence[Baseline]
-) -> tuple[list[CalibrationView], dict[str, float], tuple[int, int]]:
-    """Inspect the good calibration images, fit the baselines and set their thresholds."""
+) -> tuple[list[CalibrationView], dict[str, float], dict[tuple[int, int], Path]]:
+    """Inspect the good calibration images, fit the baselines and set their thresholds; also their sizes, each with
+    one image of that size."""
     if len(paths) < 2:
         raise ScaeError(f"need at least 2 calibration images to set baseline thresholds, got {len(paths)}")
     views: list[CalibrationView] = []
-    shape: tuple[int, int] | None = None
+    shapes: dict[tuple[int, int], Path] = {}
     for path in progress(paths, desc="calibration images"):
         try:
             image = read_input(pipeline, path)
         except ScaeError as err:
             log.warning("%s; calibration image skipped for the baselines", err)
             continue
-        shape = shape or image.shape[:2]
+        shapes.setdefault(tuple(int(v) for v in image.shape[:2]), path)
         result = _inspect(pipeline, image, path)
         if not result.part_found:  # a good image the segmenter cannot locate: calibration skips it too
             log.warning("%s: calibration image skipped for the baselines: %s", path, result.reason)
@@ -202,7 +207,7 @@ def calibrate_baselines(
     for baseline in baselines:
         baseline.fit(views)
         thresholds[baseline.name] = calibrated_threshold(calibration_scores(baseline, views), rate, rule)
-    return views, thresholds, shape
+    return views, thresholds, shapes
 
 
 def read_input(pipeline: Any, path: Path) -> np.ndarray:
@@ -387,8 +392,8 @@ def evaluate(
             "come from good images outside the test set: pass --calibration with other images"
         )
 
-    calibration, thresholds, train_shape = calibrate_baselines(pipeline, [Path(p) for p in calibration_paths], baselines)
-    guard = ShapeGuard(train_shape, Path(calibration_paths[0]), pipeline)
+    calibration, thresholds, shapes = calibrate_baselines(pipeline, [Path(p) for p in calibration_paths], baselines)
+    guard = ShapeGuard(shapes, pipeline)
     reference_background = float(np.median([view.background for view in calibration]))
 
     passes = {RAW: PassRecords(pixel_size)}
