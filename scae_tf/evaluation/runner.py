@@ -47,7 +47,7 @@ from scae_tf.metrics import (
 )
 from scae_tf.pose import warp_to_image
 from scae_tf.progress import progress
-from scae_tf.runtime.inspection import aspect_warning, keeps_shape
+from scae_tf.runtime.inspection import aspect_change, aspect_warning, keeps_shape
 
 log = logging.getLogger(__name__)
 
@@ -106,19 +106,16 @@ class ShapeGuard:
         no calibration image has, at an aspect one has, is logged once."""
         if shape in self.shapes or keeps_shape(self.pipeline):
             return None
-        warnings = {reference: aspect_warning(shape, list(reference), max(reference), self.pipeline) for reference in self.shapes}
-        alike = [reference for reference, warning in warnings.items() if warning is None]
-        if not alike:  # named against the calibration aspect nearest to it
-            return warnings[min(warnings, key=lambda reference: abs(math.log(shape[1] * reference[0] / (shape[0] * reference[1]))))]
-        if not self.warned:
-            reference = alike[0]
+        reference = min(self.shapes, key=lambda size: aspect_change(shape, size))  # the calibration aspect nearest to it
+        warning = aspect_warning(shape, list(reference), max(reference), self.pipeline)
+        if warning is None and not self.warned:
             log.warning(
                 "%s: image is %dx%d but the calibration images are %dx%d (e.g. %s); test images become work images like "
                 "training images, so the part's scale may differ (warned once)",
                 path, shape[1], shape[0], reference[1], reference[0], self.shapes[reference],
             )
             self.warned = True
-        return None
+        return warning
 
 
 def _threshold_rule(pipeline: Any) -> tuple[float, str]:

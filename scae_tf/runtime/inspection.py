@@ -150,6 +150,11 @@ def keeps_shape(pipeline: Any) -> bool:
     return bool(getattr(getattr(pipeline, "preprocessor", None), "keeps_shape", False))
 
 
+def aspect_change(size: tuple[int, int], reference: tuple[int, int]) -> float:
+    """Relative difference of the aspect ratio of ``size`` (H, W) from that of ``reference`` (H, W)."""
+    return abs((size[1] / size[0]) / (reference[1] / reference[0]) - 1.0)
+
+
 def aspect_warning(size: tuple[int, int], train_size: list[int] | None, work_size: int, pipeline: Any = None) -> str | None:
     """A warning when the image's aspect ratio differs from the training images' (a surface takes any shape); never
     an error: the image is judged and its result says so. A part's work image takes its scale from the short side
@@ -157,8 +162,7 @@ def aspect_warning(size: tuple[int, int], train_size: list[int] | None, work_siz
     if keeps_shape(pipeline):
         return None
     reference = (train_size[0], train_size[1]) if train_size else (work_size, work_size)
-    ratio, expected = size[1] / size[0], reference[1] / reference[0]
-    if abs(ratio / expected - 1.0) <= ASPECT_TOLERANCE:
+    if aspect_change(size, reference) <= ASPECT_TOLERANCE:
         return None
     return (
         f"aspect ratio {size[1]}x{size[0]} differs from the training images' {reference[1]}x{reference[0]}; "
