@@ -218,7 +218,7 @@ def make_variant(
 
     ``proxy`` None: recalibrated on the run's own validation slice instead (all of it), i.e. the run
     as ``scae train`` would have written it with these settings, for the final test-set evaluation.
-    The run's good references are reused unless ``rebuild_references`` (or they are of another kind): rebuilt,
+    The run's good references are reused unless ``rebuild_references`` (or they are of another kind, or a texture model of another number of Gaussians): rebuilt,
     they are cropped from its training images as this version keeps them (``MAX_REFERENCE_BYTES``).
     """
     from scae_tf.calibration import Calibration, calibrate, good_references
@@ -258,8 +258,9 @@ def make_variant(
     def train_works() -> Iterator[np.ndarray]:  # read one at a time; each pass reads them again
         return (preprocessor.work_image(read_image(p, gray=False)) for p in train_files)
 
-    if wanted is not None and (rebuild_references or not isinstance(references, wanted)):  # or calibrated before these existed
-        references = good_references(backend, preprocessor, train_works(), train_files, texture=post.texture_model)
+    stale = isinstance(references, TextureModel) and references.components != post.texture_components  # another mixture asked for
+    if wanted is not None and (rebuild_references or stale or not isinstance(references, wanted)):  # or calibrated before these existed
+        references = good_references(backend, preprocessor, train_works(), train_files, post.texture_model, post.texture_components)
     calibration = calibrate(backend, preprocessor, config.postprocess, works, calibration_files, references, train_works())
     calibration.save(variant.calibration_file)
     (out / "variant.json").write_text(json.dumps({"run": str(run), "proxy": str(Path(proxy).resolve()) if proxy else None, "set": list(overrides)}, indent=1) + "\n")

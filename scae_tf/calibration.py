@@ -72,7 +72,7 @@ DECISION_FIELDS = ("k_sigma", "target_false_alarm_rate", "threshold_method")
 STATISTICS_FIELDS = tuple(f.name for f in dataclasses.fields(PostprocessConfig) if f.name not in DECISION_FIELDS)
 # Post-processing fields added after calibration files were first written, with the value that
 # reproduces what older files were made with (a missing key must not take today's default).
-LEGACY_FIELD_VALUES = {"residual_brightness_power": 0.0, "residual_brightness_denoise": 0.0, "colour_balance": False, "residual_level_percentile": 0.0, "zscore_training_floor": False, "neighbour_ring": 1, "analysis_dilation": 0, "reference_neighbours": 0, "reference_shift": 0, "reference_subpixel": 1, "reference_bands": 1, "reference_axial_search": 0, "texture_model": False, "missing_material_map": False, "reference_weight": 0.5}
+LEGACY_FIELD_VALUES = {"residual_brightness_power": 0.0, "residual_brightness_denoise": 0.0, "colour_balance": False, "residual_level_percentile": 0.0, "zscore_training_floor": False, "neighbour_ring": 1, "analysis_dilation": 0, "reference_neighbours": 0, "reference_shift": 0, "reference_subpixel": 1, "reference_bands": 1, "reference_axial_search": 0, "texture_model": False, "texture_components": 1, "texture_weight": 0.5, "missing_material_map": False, "reference_weight": 0.5}
 
 
 def _encode_array(array: np.ndarray) -> str:
@@ -308,11 +308,17 @@ def colour_balance(backend: Any, preprocessor: Any, works: Iterable[np.ndarray],
 
 
 def good_references(
-    backend: Any, preprocessor: Any, works: Iterable[np.ndarray], names: Sequence[str] | None = None, texture: bool = False
+    backend: Any,
+    preprocessor: Any,
+    works: Iterable[np.ndarray],
+    names: Sequence[str] | None = None,
+    texture: bool = False,
+    texture_components: int = PostprocessConfig.texture_components,
 ) -> GoodReferences | TextureModel | None:
     """What the residual is also taken against, from good work images (those where a part is found):
-    ``texture`` a model of their texture (surfaces), else their canonical crops as references (None
-    for surfaces, whose texture has no aligned counterpart); None when no part is found at all."""
+    ``texture`` a model of their texture (surfaces; ``texture_components`` Gaussians), else their canonical
+    crops as references (None for surfaces, whose texture has no aligned counterpart); None when no part is
+    found at all."""
     if not texture and not preprocessor.segments:
         return None
     crops, masks = [], []
@@ -326,7 +332,7 @@ def good_references(
         masks.append(mask)
     if not crops:
         return None
-    return TextureModel.fit(crops, masks) if texture else GoodReferences.from_crops(np.stack(crops))
+    return TextureModel.fit(crops, masks, texture_components) if texture else GoodReferences.from_crops(np.stack(crops))
 
 
 def calibrate(

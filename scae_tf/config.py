@@ -109,7 +109,9 @@ class PostprocessConfig:
     reference_shift: int = 1  # px each way a reference may be shifted to match (misregistration)
     reference_subpixel: int = 2  # steps per px of that shift (bilinear): a crest half a pixel off its reference's lights every thread edge
     reference_axial_search: int = 8  # px each way a reference may slide along the axis to match a band (a thread's phase differs from part to part)
-    texture_model: bool = False  # also judge each pixel's texture against a Gaussian model of good texture (scae_tf/texture.py); scae train turns it on for surfaces
+    texture_model: bool = False  # also judge each pixel's texture against a model of good texture (scae_tf/texture.py); scae train turns it on for surfaces
+    texture_weight: float = 1.0  # surfaces: the texture distance's exponent in the weighted geometric mean with the CAE's residual (1: the texture alone) (docs/results.md "Surfaces: a mixture of Gaussians, judged alone")
+    texture_components: int = 16  # Gaussians in that model: a grain of several kinds (a brick's face and its mortar) is several clusters (docs/results.md "Surfaces: a mixture of Gaussians, judged alone")
     reference_bands: int = 12  # bands of columns along the canonical axis, each choosing its own nearest references (head, neck and thread need not match the same good part); scae train keeps a compact part at 4
     # post-processor details (scae_tf/postprocess)
     neighbour_statistic: str = "median"  # median | mean of the 8-connected object neighbours | none (no comparison)

@@ -307,8 +307,7 @@ def part_residual(
     if not uses_references(config, references):
         return residual
     if isinstance(references, TextureModel):
-        # equal weights: weighting the texture distance 0.75 helped brushed metal but not fabric (docs/results.md)
-        return weighted_geometric_mean(residual, references.distance(crop), 0.5)
+        return weighted_geometric_mean(residual, references.distance(crop), config.texture_weight)
     against_goods = references.residual(
         seen,
         config.reference_neighbours,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import cv2
@@ -76,7 +77,9 @@ def test_texture_in_the_residual_and_in_calibration_json(model, tmp_path):
     on, off = PostprocessConfig(texture_model=True, reference_neighbours=0), PostprocessConfig(reference_neighbours=0)
     cae_alone = residual_map(crop, rough, off)
     assert np.array_equal(part_residual(crop, rough, off, model), cae_alone)  # switched off
-    assert np.allclose(part_residual(crop, rough, on, model), np.sqrt(cae_alone * model.distance(crop)), atol=1e-7)
+    assert np.allclose(part_residual(crop, rough, on, model), model.distance(crop))  # weight 1 (default): the texture alone
+    halves = dataclasses.replace(on, texture_weight=0.5)
+    assert np.allclose(part_residual(crop, rough, halves, model), np.sqrt(cae_alone * model.distance(crop)), atol=1e-7)
 
     config = PostprocessConfig(texture_model=True, reference_neighbours=0, patch_size=8, patch_stride=4, zones=1, per_position_zscore=False)
     preprocessor = IdentityPreprocessor()
@@ -87,10 +90,57 @@ def test_texture_in_the_residual_and_in_calibration_json(model, tmp_path):
     calibration.save(tmp_path / "calibration.json")
     again = Calibration.load(tmp_path / "calibration.json")
     assert isinstance(again.references, TextureModel)
-    assert np.allclose(again.references.precision, texture.precision) and np.allclose(again.references.mean, texture.mean)
+    for field in ("weights", "means", "precisions"):
+        assert np.allclose(getattr(again.references, field), getattr(texture, field))
     assert json.loads((tmp_path / "calibration.json").read_text())["references"]["kind"] == "texture"
     with pytest.raises(ValueError, match="texture model"):
         TextureModel.from_dict({"mean": [0.0] * FEATURES, "precision": [[np.nan] * FEATURES] * FEATURES})
+
+
+def test_a_single_gaussian_as_older_calibration_files_hold_it_gives_the_squared_mahalanobis_distance():
+    rng = np.random.default_rng(6)
+    crops = [brushed(rng) for _ in range(6)]
+    one = TextureModel.fit(crops, components=1)
+    assert one.components == 1
+    older = TextureModel.from_dict({"kind": "texture", "mean": one.means[0].tolist(), "precision": one.precisions[0].tolist()})
+    features = texture_features(crops[0]).reshape(-1, FEATURES).astype(np.float64) - one.means[0]
+    expected = np.einsum("ij,jk,ik->i", features, one.precisions[0], features).reshape(SIDE, SIDE)
+    np.testing.assert_allclose(older.distance(crops[0]), expected, rtol=1e-3, atol=1e-3)
+
+
+def bricks(rng: np.random.Generator, pit: bool = False) -> np.ndarray:
+    """A grain of two kinds: flat, finely grained brick faces between bright mortar joints at a random offset."""
+    image = 0.4 + 0.01 * cv2.GaussianBlur(rng.standard_normal((SIDE, SIDE)).astype(np.float32), (0, 0), 1.0)
+    offset = int(rng.integers(0, 24))
+    for y in range(offset % 24, SIDE, 24):
+        image[y : y + 3] = 0.8
+        for x in range((offset + (y // 24) * 11) % 32, SIDE, 32):
+            image[y : y + 24, x : x + 3] = 0.8
+    if pit:
+        cv2.circle(image, (60, 50), 2, 0.3, -1)  # a faint pit on a face, darker by a quarter of a joint's contrast
+    return np.clip(image + 0.003 * rng.standard_normal((SIDE, SIDE)), 0, 1).astype(np.float32)
+
+
+def test_a_mixture_finds_a_pit_on_a_grain_of_two_kinds_that_one_gaussian_misses():
+    """One Gaussian around the faces and the joints spans the joints' edges, and a pit on a face falls inside that
+    spread; a mixture keeps a flat face's features apart from a joint's."""
+    rng = np.random.default_rng(7)
+    good = [bricks(rng) for _ in range(10)]
+    pitted = bricks(np.random.default_rng(70), pit=True)
+    unseen = [bricks(np.random.default_rng(71 + i)) for i in range(3)]
+
+    def contrast(model: TextureModel) -> float:  # the pit's distance over the highest an unseen good surface shows
+        inner = (slice(12, -12), slice(12, -12))
+        quiet = max(float(cv2.blur(model.distance(u), (5, 5))[inner].max()) for u in unseen)
+        return float(cv2.blur(model.distance(pitted), (5, 5))[48:53, 58:63].max()) / quiet
+
+    one, mixture = TextureModel.fit(good, components=1), TextureModel.fit(good)
+    assert mixture.components == 16 and np.isclose(mixture.weights.sum(), 1.0)
+    assert contrast(one) < 1.0 < contrast(mixture)
+    assert mixture.distance(unseen[0]).min() >= 0.0
+    assert TextureModel.fit(good[:1], components=16).components < 16  # too few samples for that many Gaussians
+    with pytest.raises(ValueError, match="at least one Gaussian"):
+        TextureModel.fit(good, components=0)
 
 
 class BlurBackend:

@@ -590,7 +590,7 @@ def _calibrate(
     post = config.postprocess
     references = None
     if post.texture_model:  # whole frames: a surface's training crops are tiles, whose borders are not its texture
-        references = good_references(backend, preprocessor, train_works, train_names, texture=True)
+        references = good_references(backend, preprocessor, train_works, train_names, True, post.texture_components)
         log.info("model of good texture fitted on %d training images (residual x distance to it)", len(train_works))
     elif post.reference_neighbours > 0:  # _with_kind leaves it > 0 for aligned parts (elongated and compact)
         references = GoodReferences.from_crops(train_crops)
