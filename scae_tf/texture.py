@@ -107,7 +107,7 @@ class TextureModel:
     means: np.ndarray
     precisions: np.ndarray
     _centre: np.ndarray = field(init=False, repr=False, compare=False)  # features are standardised by the mixture's mean
-    _inverse_scale: np.ndarray = field(init=False, repr=False, compare=False)  # and spread first (float32 stays exact)
+    _inverse_scale: np.ndarray = field(init=False, repr=False, compare=False)  # and spread first, so float32 keeps the quadratic forms precise
     _quadratic_form: np.ndarray = field(init=False, repr=False, compare=False)  # (k, terms): see distance
     _least: float = field(init=False, repr=False, compare=False)  # the smallest offset: no pixel's distance is below it
 

@@ -591,7 +591,7 @@ def _calibrate(
     references = None
     if post.texture_model:  # whole frames: a surface's training crops are tiles, whose borders are not its texture
         references = good_references(backend, preprocessor, train_works, train_names, True, post.texture_components)
-        log.info("model of good texture fitted on %d training images (residual x distance to it)", len(train_works))
+        log.info("model of good texture fitted on %d training images (%d Gaussians)", len(train_works), references.components if references else 0)
     elif post.reference_neighbours > 0:  # _with_kind leaves it > 0 for aligned parts (elongated and compact)
         references = GoodReferences.from_crops(train_crops)
     calibration = calibrate(backend, preprocessor, config.postprocess, works, names, references, train_works)
