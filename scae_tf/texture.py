@@ -24,6 +24,8 @@ from typing import Any
 import cv2
 import numpy as np
 
+from scae_tf.config import PostprocessConfig
+
 ILLUMINATION_SIGMA = 8.0  # px: brightness varying more slowly than this is illumination, not texture
 GRADIENT_SIGMAS = (1.0, 2.0)  # px: the scales at which the grain's direction and strength are measured
 POOLING_SIGMA = 1.5  # px: each feature is averaged over a neighbourhood of this size
@@ -31,7 +33,6 @@ SAMPLE_STEP = 7  # every this-th pixel of each training crop enters the fit (nei
 RIDGE = 1e-6  # relative to the mean feature variance: keeps the covariance invertible on a flat region
 FEATURES = 1 + 3 * len(GRADIENT_SIGMAS)  # of a gray crop
 COLOUR_FEATURES = FEATURES + 2  # of a colour crop: and its two opponent colours
-TEXTURE_COMPONENTS = 16  # Gaussians in the mixture (PostprocessConfig.texture_components)
 MIXTURE_SAMPLES = 200_000  # feature samples the mixture is fitted on, drawn evenly at random beyond
 MIN_SAMPLES_PER_COMPONENT = 200  # fewer Gaussians when the good crops hold fewer samples than this per Gaussian
 MIXTURE_ITERATIONS = 50  # expectation-maximisation steps
@@ -161,7 +162,7 @@ class TextureModel:
 
     @classmethod
     def fit(
-        cls, crops: np.ndarray | list[np.ndarray], masks: list[np.ndarray] | None = None, components: int = TEXTURE_COMPONENTS
+        cls, crops: np.ndarray | list[np.ndarray], masks: list[np.ndarray] | None = None, components: int = PostprocessConfig.texture_components
     ) -> TextureModel:
         """Fit on good crops in [0, 1] (each (h, w) or (h, w, c); sizes may differ), on the pixels
         of their ``masks`` when given (a frame's padding is not the surface); ``components`` Gaussians
