@@ -59,7 +59,7 @@ from scae_tf.postprocess import (
     stats_from_sums,
     with_std_floor,
 )
-from scae_tf.references import GoodReferences, part_residual, uses_references
+from scae_tf.references import GoodReferences, needs_reconstruction, part_residual, uses_references
 from scae_tf.texture import TextureModel
 
 log = logging.getLogger(__name__)
@@ -274,7 +274,10 @@ def crop_residual(
     is not compared with. ``colour``: a colour part's error components weighted (``scae_tf/colour.py``).
     Raises ``ScaeError`` when no part is found (the caller skips the image)."""
     crop, crop_mask = _canonical_crop(backend, preprocessor, work)
-    reconstruction = preprocessor.reconstruct(backend.reconstruct, crop, crop_mask)
+    if needs_reconstruction(config, references):
+        reconstruction = preprocessor.reconstruct(backend.reconstruct, crop, crop_mask)
+    else:
+        reconstruction = crop  # a surface judged by its texture alone
     aligned = isinstance(references, GoodReferences) and uses_references(config, references) and len(references) >= 2
     own = int(references.nearest(crop, 1)[0]) if leave_own_out and aligned else None
     return part_residual(crop, reconstruction, config, references, preprocessor.analysis_box(crop_mask), own, colour), crop_mask
@@ -341,7 +344,7 @@ def calibrate(
     config: PostprocessConfig,
     works: Iterable[np.ndarray],
     names: Sequence[str] | None = None,
-    references: GoodReferences | None = None,
+    references: GoodReferences | TextureModel | None = None,
     training_works: Iterable[np.ndarray] | None = None,
 ) -> Calibration:
     """Calibrate on good work images (``Preprocessor.work_image`` output); see the module docstring.
@@ -353,7 +356,8 @@ def calibrate(
     the count says how reliable the segmenter is on good parts).
     """
     works = list(works)
-    colour = colour_balance(backend, preprocessor, works, config)
+    # the colour balance weighs the CAE's errors: a surface judged by its texture alone has none
+    colour = colour_balance(backend, preprocessor, works, config) if needs_reconstruction(config, references) else None
     residuals, masks, kept, skipped = [], [], [], []
     for index, work in enumerate(works):
         name = names[index] if names is not None else f"#{index}"

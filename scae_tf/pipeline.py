@@ -23,7 +23,7 @@ from scae_tf.config import PostprocessConfig
 from scae_tf.pose import Pose, crop_corners_in_image, identity_pose, warp_to_image
 from scae_tf.postprocess import FlaggedPatch, PatchTable, PostProcessor
 from scae_tf.preprocessing import Prepared, Preprocessor, PreprocessState
-from scae_tf.references import part_residual
+from scae_tf.references import needs_reconstruction, part_residual
 from scae_tf.timing import STAGES
 
 LEVEL_WARNING = 1.5  # PostprocessResult.level_excess above this: the part is unlike the good ones all over, not in one place
@@ -44,7 +44,7 @@ class InspectionResult:
     timings: dict[str, float]  # seconds per stage: decode, segment, pose, reconstruct, postprocess, total
     crop: np.ndarray  # canonical crop fed to the CAE
     crop_mask: np.ndarray  # bool, object in the crop
-    reconstruction: np.ndarray
+    reconstruction: np.ndarray  # the CAE's; the crop itself where the CAE is not run (a surface judged by texture alone)
     residual: np.ndarray  # residual map in crop coordinates
     crop_anomaly_map: np.ndarray  # anomaly map in crop coordinates
     input_shape: tuple[int, int] = (0, 0)  # (height, width) of the input image
@@ -114,14 +114,16 @@ class InspectionPipeline:
         after_pose = time.perf_counter()
         times["pose"] = after_pose - after_segment
 
-        reconstruction = pre.reconstruct(self.backend.reconstruct, crop, crop_mask)
+        references = self.calibration.references if self.calibration is not None else None
+        colour = self.calibration.colour if self.calibration is not None else None
+        config = self.postprocessor.config
+        # a surface judged by its texture alone needs no CAE: its "reconstruction" is the crop itself
+        reconstruction = pre.reconstruct(self.backend.reconstruct, crop, crop_mask) if needs_reconstruction(config, references) else crop
         after_reconstruct = time.perf_counter()
         times["reconstruct"] = after_reconstruct - after_pose
 
-        references = self.calibration.references if self.calibration is not None else None
-        colour = self.calibration.colour if self.calibration is not None else None
         # the calibration's settings: a file written before a residual setting existed keeps the value it was made with
-        residual = part_residual(crop, reconstruction, self.postprocessor.config, references, pre.analysis_box(crop_mask), colour=colour)
+        residual = part_residual(crop, reconstruction, config, references, pre.analysis_box(crop_mask), colour=colour)
         decision = self.postprocessor(residual, crop_mask)
         if decision.level_excess > LEVEL_WARNING:
             warnings.append(

@@ -276,6 +276,12 @@ def uses_references(config: PostprocessConfig, references: GoodReferences | Text
     return references is not None and config.reference_neighbours > 0
 
 
+def needs_reconstruction(config: PostprocessConfig, references: GoodReferences | TextureModel | None) -> bool:
+    """Whether the residual uses the CAE's reconstruction: not when a surface is judged by its texture alone
+    (``texture_weight`` 1), so the CAE is not run there (half a surface's inspection time)."""
+    return not (isinstance(references, TextureModel) and config.texture_model and config.texture_weight >= 1.0)
+
+
 def part_residual(
     crop: np.ndarray,
     reconstruction: np.ndarray,
@@ -291,13 +297,16 @@ def part_residual(
     surface in a large frame, ``Preprocessor.analysis_box``; not with aligned references, which are positional).
     ``exclude``: a reference left out (``GoodReferences.residual``). ``colour``: a colour crop's squared
     errors in balanced opponent components (``scae_tf/colour.py``). With relative errors both residuals are
-    taken on the crop (and the weight on the reconstruction) smoothed by ``residual.denoise_sigma``."""
+    taken on the crop (and the weight on the reconstruction) smoothed by ``residual.denoise_sigma``.
+    Without ``needs_reconstruction`` the texture distance alone is returned and ``reconstruction`` is not read."""
     if box is not None:
         if isinstance(references, GoodReferences) and uses_references(config, references):
             raise ValueError("a residual against aligned good references needs the whole crop")
         full = np.zeros(crop.shape[:2], np.float32)
         full[box] = part_residual(crop[box], reconstruction[box], config, references, colour=colour)
         return full
+    if not needs_reconstruction(config, references):
+        return references.distance(crop)
     denoise = denoise_sigma(config)
     seen, expected = (smoothed(crop, denoise), smoothed(reconstruction, denoise)) if denoise > 0 else (crop, reconstruction)
     residual = residual_map(seen, expected, config, colour)

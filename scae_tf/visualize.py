@@ -187,7 +187,10 @@ def reconstruction_figure(results: Sequence[Any], names: Sequence[str], residual
         for ax in row:
             ax.set_xticks([])
             ax.set_yticks([])
-    for ax, heading in zip(axes[0], ("canonical crop", "CAE reconstruction", "residual (object: green)", "d map, flagged patches"), strict=True):
+    judged_by_texture = all(r.reconstruction is r.crop for r in results)  # the CAE was not run (scae_tf.references.needs_reconstruction)
+    second = "not reconstructed: judged by texture" if judged_by_texture else "CAE reconstruction"
+    first_row_headings = ("canonical crop", second, "texture distance" if judged_by_texture else "residual (object: green)", "d map, flagged patches")
+    for ax, heading in zip(axes[0], first_row_headings, strict=True):
         ax.set_title(heading, fontsize=8)
     return _finish(fig)
 

@@ -298,14 +298,29 @@ def test_surface_is_analysed_whole_in_tiles():
     peak_y, peak_x = np.unravel_index(np.argmax(result.anomaly_map), result.anomaly_map.shape)
     assert 32 <= peak_y <= 51 and 52 <= peak_x <= 108
 
-    # judged against good texture too (what `scae train` does for surfaces): the scratch is still found
+    # judged against good texture (what `scae train` does for surfaces): the scratch is still found, and with the
+    # texture alone (texture_weight 1, the default) the CAE is never run, in calibration or inspection
+    class NoCae(TileBackend):
+        def reconstruct(self, tile):
+            raise AssertionError("a surface judged by its texture alone needs no reconstruction")
+
     textured = dataclasses.replace(post, texture_model=True, reference_neighbours=0)
     texture_model = good_references(TileBackend(), pre, [pre.work_image(texture()) for _ in range(8)], texture=True)
-    calibration = calibrate(TileBackend(), pre, textured, [pre.work_image(texture()) for _ in range(8)], references=texture_model)
+    calibration = calibrate(NoCae(), pre, textured, [pre.work_image(texture()) for _ in range(8)], references=texture_model)
     assert calibration.references is texture_model
-    result = InspectionPipeline(TileBackend(), state, calibration, textured).inspect(texture(scratch=True))
+    scratched = texture(scratch=True)
+    result = InspectionPipeline(NoCae(), state, calibration, textured).inspect(scratched)
     peak_y, peak_x = np.unravel_index(np.argmax(result.anomaly_map), result.anomaly_map.shape)
     assert result.anomalous and 32 <= peak_y <= 51 and 52 <= peak_x <= 108
+    assert result.reconstruction is result.crop and result.timings["reconstruct"] < 0.05
+    with_cae = dataclasses.replace(textured, texture_weight=0.5)  # a weight below 1 mixes in the CAE's residual
+    goods = [pre.work_image(texture()) for _ in range(8)]
+    with pytest.raises(AssertionError, match="needs no reconstruction"):
+        calibrate(NoCae(), pre, with_cae, goods, references=texture_model)
+    calibration = calibrate(TileBackend(), pre, with_cae, goods, references=texture_model)
+    with pytest.raises(AssertionError, match="needs no reconstruction"):
+        InspectionPipeline(NoCae(), state, calibration, with_cae).inspect(scratched)
+    assert InspectionPipeline(TileBackend(), state, calibration, with_cae).inspect(scratched).anomalous
 
 
 def test_surfaces_of_any_size_keep_their_aspect_and_grain():

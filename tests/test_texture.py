@@ -97,6 +97,22 @@ def test_texture_in_the_residual_and_in_calibration_json(model, tmp_path):
         TextureModel.from_dict({"mean": [0.0] * FEATURES, "precision": [[np.nan] * FEATURES] * FEATURES})
 
 
+def test_a_colour_surface_judged_by_its_texture_alone_is_calibrated_without_running_the_cae():
+    class NoCae(BlurBackend):
+        def reconstruct(self, crop):
+            raise AssertionError("the CAE was run")
+
+    rng = np.random.default_rng(6)
+    tint = np.asarray([0.9, 0.7, 0.5], np.float32)
+    works = [brushed(rng)[..., None] * tint for _ in range(8)]
+    config = PostprocessConfig(texture_model=True, reference_neighbours=0, patch_size=8, patch_stride=4, zones=1, per_position_zscore=False)
+    texture = good_references(BlurBackend(), IdentityPreprocessor(), works[:4], texture=True)
+    alone = calibrate(NoCae(), IdentityPreprocessor(), config, works[4:], references=texture)
+    assert alone.colour is None and np.isfinite(alone.threshold)  # no colour balance: it weighs the CAE's errors
+    mixed = calibrate(BlurBackend(), IdentityPreprocessor(), dataclasses.replace(config, texture_weight=0.5), works[4:], references=texture)
+    assert mixed.colour is not None
+
+
 def test_a_single_gaussian_as_older_calibration_files_hold_it_gives_the_squared_mahalanobis_distance():
     rng = np.random.default_rng(6)
     crops = [brushed(rng) for _ in range(6)]

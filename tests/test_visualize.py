@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -88,6 +90,9 @@ def test_figures_render_from_real_results():
         assert figure.axes
         figure.canvas.draw()  # renders without error
         assert figure.number not in plt.get_fignums()  # detached from pyplot: shown once in notebooks
+    assert figures[2].axes[1].get_title() == "CAE reconstruction"
+    by_texture = dataclasses.replace(result, reconstruction=result.crop)  # a surface judged by texture: no CAE run
+    assert viz.reconstruction_figure([by_texture], ["bar"]).axes[1].get_title().startswith("not reconstructed")
     # the patch figure draws one rectangle per object patch plus candidates and flags
     boxes = [p for p in figures[1].axes[0].patches]
     assert len(boxes) == len(result.patches) + int(result.patches.candidate.sum())
