@@ -6,7 +6,9 @@ grain of a good surface as on a faint scratch. What good surfaces share is the s
 grain: its brightness after the illumination is removed and, at two scales, how strongly and in
 which direction it changes (the local structure tensor); on colour surfaces also its two opponent
 colours (red-green, yellow-blue) after the illumination is removed, so a stain that changes the hue
-more than the brightness counts too. ``TextureModel`` fits a mixture of Gaussians to
+more than the brightness counts too; and the mean brightness of a neighbourhood a few grains wide
+against its surroundings, where a faint stain or smear of dirt shows, which is larger than a grain and
+has no edge for the structure tensor to see. ``TextureModel`` fits a mixture of Gaussians to
 these per-pixel features over the good training images (a grain of several kinds, a brick's face and its
 mortar, is several clusters) and maps, per pixel, the cost of the Gaussian that explains it best (with one
 Gaussian the squared Mahalanobis distance): a scratch across the grain, a spot or a glue drop changes the
@@ -28,10 +30,11 @@ from scae_tf.config import PostprocessConfig
 
 ILLUMINATION_SIGMA = 8.0  # px: brightness varying more slowly than this is illumination, not texture
 GRADIENT_SIGMAS = (1.0, 2.0)  # px: the scales at which the grain's direction and strength are measured
+BLOT_SIGMAS = (4.0, 24.0)  # px: a neighbourhood's mean brightness (a few grains wide) against its surroundings (a stain, dirt)
 POOLING_SIGMA = 1.5  # px: each feature is averaged over a neighbourhood of this size
 SAMPLE_STEP = 7  # every this-th pixel of each training crop enters the fit (neighbours are correlated anyway)
 RIDGE = 1e-6  # relative to the mean feature variance: keeps the covariance invertible on a flat region
-FEATURES = 1 + 3 * len(GRADIENT_SIGMAS)  # of a gray crop
+FEATURES = 2 + 3 * len(GRADIENT_SIGMAS)  # of a gray crop
 COLOUR_FEATURES = FEATURES + 2  # of a colour crop: and its two opponent colours
 MIXTURE_SAMPLES = 200_000  # feature samples the mixture is fitted on, drawn evenly at random beyond
 MIN_SAMPLES_PER_COMPONENT = 200  # fewer Gaussians when the good crops hold fewer samples than this per Gaussian
@@ -43,10 +46,11 @@ def _high_pass(channel: np.ndarray) -> np.ndarray:
     return channel - cv2.GaussianBlur(channel, (0, 0), ILLUMINATION_SIGMA)
 
 
-def texture_features(crop: np.ndarray) -> np.ndarray:
+def texture_features(crop: np.ndarray, blots: bool = True) -> np.ndarray:
     """Per-pixel features of a crop in [0, 1]: float32 (h, w, FEATURES) for gray, (h, w, COLOUR_FEATURES) for colour.
 
-    High-passed brightness, then per scale the structure tensor (gx², gy², gx·gy), then for colour the
+    High-passed brightness, per scale the structure tensor (gx², gy², gx·gy), the blot-sized brightness
+    (``BLOT_SIGMAS``; left out with ``blots`` False, as in models fitted before it), then for colour the
     high-passed opponent colours; each pooled."""
     image = np.asarray(crop, np.float32)
     colour = image.ndim == 3 and image.shape[2] == 3
@@ -57,10 +61,18 @@ def texture_features(crop: np.ndarray) -> np.ndarray:
         gx = cv2.Sobel(smooth, cv2.CV_32F, 1, 0, ksize=3)
         gy = cv2.Sobel(smooth, cv2.CV_32F, 0, 1, ksize=3)
         features += [gx * gx, gy * gy, gx * gy]
+    if blots:
+        neighbourhood, surroundings = BLOT_SIGMAS
+        features.append(cv2.GaussianBlur(gray, (0, 0), neighbourhood) - cv2.GaussianBlur(gray, (0, 0), surroundings))
     if colour:
         red, green, blue = image[..., 0], image[..., 1], image[..., 2]  # the differences below are new contiguous arrays
         features += [_high_pass(red - green), _high_pass((red + green) / 2 - blue)]
     return np.stack([cv2.GaussianBlur(f, (0, 0), POOLING_SIGMA) for f in features], axis=-1)
+
+
+def _feature_counts(blots: bool) -> tuple[int, int]:
+    """(gray, colour) feature counts with or without the blot-sized brightness."""
+    return (FEATURES, COLOUR_FEATURES) if blots else (FEATURES - 1, COLOUR_FEATURES - 1)
 
 
 def _log_sum_exp(values: np.ndarray, axis: int) -> np.ndarray:
@@ -99,7 +111,8 @@ def _component_log_density(z: np.ndarray, weights: np.ndarray, means: np.ndarray
 @dataclass(frozen=True)
 class TextureModel:
     """A mixture of Gaussians over the texture features of good crops: weights (k,), means (k, n), inverse
-    covariances (k, n, n); n = FEATURES for gray crops, COLOUR_FEATURES for colour ones. Several Gaussians
+    covariances (k, n, n); n = FEATURES for gray crops, COLOUR_FEATURES for colour ones (one fewer in a model
+    fitted before the blot-sized brightness, which is then left out of its features). Several Gaussians
     because a surface's grain is seldom one kind: a brick face and its mortar joint, a tile and its grout, warp and
     weft each have their own features, and one Gaussian around all of them leaves a spot on the flat part
     inside its spread (docs/results.md, "Surfaces: a mixture of Gaussians, judged alone")."""
@@ -119,7 +132,7 @@ class TextureModel:
         n = means.shape[1] if means.ndim == 2 else -1
         if (
             k < 1
-            or n not in (FEATURES, COLOUR_FEATURES)
+            or n not in (*_feature_counts(True), *_feature_counts(False))
             or means.shape != (k, n)
             or precisions.shape != (k, n, n)
             or not (np.all(np.isfinite(precisions)) and np.all(np.isfinite(means)) and np.all(weights > 0))
@@ -160,6 +173,11 @@ class TextureModel:
     def components(self) -> int:
         return len(self.weights)
 
+    @property
+    def blots(self) -> bool:
+        """Whether the model has the blot-sized brightness among its features (every model fitted since it exists)."""
+        return self.means.shape[1] in _feature_counts(True)
+
     @classmethod
     def fit(
         cls, crops: np.ndarray | list[np.ndarray], masks: list[np.ndarray] | None = None, components: int = PostprocessConfig.texture_components
@@ -191,10 +209,10 @@ class TextureModel:
         """How unlike good texture each pixel's features are: float32 (h, w), >= 0. The cost of the Gaussian that
         explains the pixel best (its squared Mahalanobis distance plus -2 log of its weight and -log det of its
         precision), less the least such offset; with one Gaussian, the squared Mahalanobis distance."""
-        features = texture_features(crop)
+        features = texture_features(crop, self.blots)
         n = self.means.shape[1]
         if features.shape[2] != n:
-            kind = "colour" if n == COLOUR_FEATURES else "gray"
+            kind = "colour" if n == _feature_counts(self.blots)[1] else "gray"
             raise ValueError(f"this texture model was fitted on {kind} crops; the crop has {features.shape[2]} features")
         z = ((features.reshape(-1, n) - self._centre) * self._inverse_scale).T  # (n, pixels): rows are contiguous
         rows, cols = np.triu_indices(n)
