@@ -85,3 +85,39 @@ def test_non_image_files_are_skipped(tmp_path: Path):
     _img(tmp_path / "train" / "good" / "a.png")
     (tmp_path / "train" / "good" / "notes.txt").write_text("x")
     assert [s.path.name for s in list_dataset(tmp_path, "train")] == ["a.png"]
+
+
+def test_mvtec3d_layout_reads_the_colour_pictures_and_their_masks(tmp_path: Path):
+    """MVTec 3D-AD as downloaded: pictures in rgb/, masks of the same name in gt/, point clouds beside them
+    (not read); the validation goods train too, and a moved category still finds each of its listed images."""
+    from scae_tf.artifacts.split import resolve_image
+
+    for split in ("train", "validation"):
+        for name in ("000.png", "001.png"):
+            _img(tmp_path / split / "good" / "rgb" / name)
+        (tmp_path / split / "good" / "xyz").mkdir()
+        (tmp_path / split / "good" / "xyz" / "000.tiff").write_bytes(b"not read")
+    _img(tmp_path / "test" / "good" / "rgb" / "000.png")
+    _img(tmp_path / "test" / "good" / "gt" / "000.png")
+    _img(tmp_path / "test" / "cut" / "rgb" / "000.png")
+    _img(tmp_path / "test" / "cut" / "gt" / "000.png")
+    train = list_dataset(tmp_path, "train")
+    assert [s.path.relative_to(tmp_path).as_posix() for s in train] == [
+        "train/good/rgb/000.png",
+        "train/good/rgb/001.png",
+        "validation/good/rgb/000.png",
+        "validation/good/rgb/001.png",
+    ]
+    test = list_dataset(tmp_path, "test")
+    assert [(s.name, s.label) for s in test] == [("cut/000.png", 1), ("good/000.png", 0)]
+    assert test[0].mask_path == tmp_path / "test" / "cut" / "gt" / "000.png" and test[1].mask_path is None
+    (tmp_path / "test" / "cut" / "gt" / "000.png").unlink()
+    with pytest.raises(ScaeError, match="missing defect mask"):
+        list_dataset(tmp_path, "test")
+
+    moved = tmp_path.parent / (tmp_path.name + "_moved")
+    shutil.copytree(tmp_path, moved)
+    listed = str(tmp_path / "validation" / "good" / "rgb" / "001.png")
+    shutil.rmtree(tmp_path)
+    assert resolve_image(listed, [moved]) == moved / "validation" / "good" / "rgb" / "001.png"
+    assert resolve_image("/elsewhere/train/good/000.png", [moved]) is None  # an MVTec AD name: no such file here

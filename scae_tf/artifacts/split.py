@@ -83,12 +83,16 @@ class Split:
 
 def resolve_image(name: str, bases: Sequence[Path]) -> Path | None:
     """Where a listed image is now: as written (absolute, or relative to the folder ``scae train``
-    ran in), else under one of ``bases`` (the run dir, the dataset root, its train/good or good folder)."""
+    ran in), else under one of ``bases`` (the run dir, the dataset root, its train/good or good folder).
+    Under a base, the longest tail of the listed path is tried first, so a moved MVTec 3D-AD category's
+    train/good/rgb/000.png and validation/good/rgb/000.png stay apart."""
     path = Path(name)
     if path.is_file():
         return path
+    parts = path.parts[1:] if path.anchor else path.parts
+    tails = [Path(*parts[-count:]) for count in range(min(4, len(parts)), 1, -1)]
     for base in bases:
-        for candidate in (base / path, base / "train" / "good" / path.name, base / "good" / path.name):
+        for candidate in (base / path, *(base / tail for tail in tails), base / "train" / "good" / path.name, base / "good" / path.name):
             if candidate.is_file():
                 return candidate
     return None

@@ -6,6 +6,12 @@ MVTec AD (any image size)::
     ROOT/test/good/*.png, ROOT/test/<defect>/*.png
     ROOT/ground_truth/<defect>/<name>_mask.png
 
+MVTec 3D-AD (its colour pictures; the point clouds in ``xyz/`` are not read)::
+
+    ROOT/train/good/rgb/*.png, ROOT/validation/good/rgb/*.png   (both train: good parts never tested on)
+    ROOT/test/good/rgb/*.png, ROOT/test/<defect>/rgb/*.png
+    ROOT/test/<defect>/gt/<name>.png                             (the mask of rgb/<name>.png)
+
 Plain folders (your own parts)::
 
     ROOT/good/*          defect-free images, used for training
@@ -29,6 +35,7 @@ from scae_tf.imageio import IMAGE_SUFFIXES, is_image_file
 log = logging.getLogger(__name__)
 
 GOOD = "good"
+RGB, MASKS_3D = "rgb", "gt"  # MVTec 3D-AD: each picture in rgb/, its defect mask under the same name in gt/
 
 
 @dataclass(frozen=True)
@@ -73,15 +80,24 @@ def is_mvtec(root: Path) -> bool:
     return (Path(root) / "train" / GOOD).is_dir()
 
 
+def is_mvtec3d(root: Path) -> bool:
+    return (Path(root) / "train" / GOOD / RGB).is_dir()
+
+
 def is_plain(root: Path) -> bool:
     return (Path(root) / GOOD).is_dir()
 
 
 def list_mvtec(root: str | Path, split: str) -> list[Sample]:
-    """List ``split`` ("train" or "test") of an MVTec AD category folder."""
+    """List ``split`` ("train" or "test") of an MVTec AD category folder, or of an MVTec 3D-AD one (its pictures
+    in ``rgb/`` sub-folders; the validation goods train too)."""
     root = Path(root)
+    three_d = is_mvtec3d(root)
     if split == "train":
-        return [Sample(p, 0, GOOD) for p in _images_in(root / "train" / GOOD)]
+        if not three_d:
+            return [Sample(p, 0, GOOD) for p in _images_in(root / "train" / GOOD)]
+        folders = [root / "train" / GOOD / RGB, root / "validation" / GOOD / RGB]
+        return [Sample(p, 0, GOOD) for folder in folders if folder.is_dir() for p in _images_in(folder)]
     if split != "test":
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     test_dir = root / "test"
@@ -92,12 +108,13 @@ def list_mvtec(root: str | Path, split: str) -> list[Sample]:
         raise ScaeError("test/ has no sub-folders; expected test/good and test/<defect> folders", test_dir)
     samples: list[Sample] = []
     for defect in types:
-        for path in _images_in(test_dir / defect):
+        for path in _images_in(test_dir / defect / RGB if three_d else test_dir / defect):
             if defect == GOOD:
                 samples.append(Sample(path, 0, GOOD))
+            elif three_d:
+                samples.append(Sample(path, 1, defect, _find_mask(test_dir / defect / MASKS_3D, path, ("",))))
             else:
-                mask = _find_mask(root / "ground_truth" / defect, path, ("_mask", ""))
-                samples.append(Sample(path, 1, defect, mask))
+                samples.append(Sample(path, 1, defect, _find_mask(root / "ground_truth" / defect, path, ("_mask", ""))))
     return samples
 
 
@@ -131,7 +148,8 @@ def list_dataset(root: str | Path, split: str) -> list[Sample]:
     if is_plain(root):
         return list_folder(root, split)
     raise ScaeError(
-        "not a dataset folder: expected the MVTec layout (train/good, test/<type>, ground_truth/<type>) "
-        "or a plain layout (good/, optional test_good/, defective/, masks/)",
+        "not a dataset folder: expected the MVTec AD layout (train/good, test/<type>, ground_truth/<type>), "
+        "MVTec 3D-AD's (train/good/rgb, test/<type>/rgb, test/<type>/gt) or a plain layout (good/, optional "
+        "test_good/, defective/, masks/)",
         root,
     )
