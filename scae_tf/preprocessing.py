@@ -29,7 +29,7 @@ from scae_tf.imageio import read_image, resize, to_gray
 from scae_tf.part_kind import ALIGNMENTS, ROTATION_MIN_RATIO, KindDecision, axial_mean, fill_holes, mask_shape  # noqa: F401 - fill_holes re-exported
 from scae_tf.pose import Pose, estimate_pose, identity_pose, object_extent, principal_axis, warp_to_crop
 from scae_tf.rotation import TurnModel, centroid, choose_turn
-from scae_tf.texture import ILLUMINATION_SIGMA
+from scae_tf.texture import WIDEST_SIGMA
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +37,7 @@ STATE_VERSION = 2  # 2: part kind, alignment, channels, aspect-keeping work fram
 HEAD_HEIGHT_FILL = 0.9  # the widest part (95th percentile over training images) fills at most this of crop_height
 COMPACT_FILL = 0.85  # compact parts: the largest aligned part (98th percentile) fills this of the crop
 MIN_CROP_SIDE = 64  # compact crops are at least this (MS-SSIM's scales need room)
-BOX_MARGIN = int(4 * ILLUMINATION_SIGMA)  # px around a surface image in its frame where the residual is still computed (the widest smoothing's reach)
+BOX_MARGIN = int(4 * WIDEST_SIGMA)  # px around a surface image in its frame where the residual is still computed (the widest smoothing's reach)
 SURFACE_FRAME_LIMIT = 2.0  # surfaces: the frame side is at most this x the median training side (bounds the cost of one huge image)
 MIN_PART_PIXELS = 16  # a mask with fewer pixels is no part
 MIN_AREA_SHARE = 0.2  # a part below this share of the smallest training part is no part (missing or displaced)

@@ -32,6 +32,7 @@ ILLUMINATION_SIGMA = 8.0  # px: brightness varying more slowly than this is illu
 GRADIENT_SIGMAS = (1.0, 2.0)  # px: the scales at which the grain's direction and strength are measured
 BLOT_SIGMAS = (4.0, 24.0)  # px: a neighbourhood's mean brightness (a few grains wide) against its surroundings (a stain, dirt)
 POOLING_SIGMA = 1.5  # px: each feature is averaged over a neighbourhood of this size
+WIDEST_SIGMA = max(ILLUMINATION_SIGMA, *GRADIENT_SIGMAS, *BLOT_SIGMAS)  # px: the features' widest smoothing
 SAMPLE_STEP = 7  # every this-th pixel of each training crop enters the fit (neighbours are correlated anyway)
 RIDGE = 1e-6  # relative to the mean feature variance: keeps the covariance invertible on a flat region
 FEATURES = 2 + 3 * len(GRADIENT_SIGMAS)  # of a gray crop

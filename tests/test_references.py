@@ -228,15 +228,15 @@ def test_a_residual_window_is_the_whole_crops_residual_inside_and_zero_outside()
     from scae_tf.texture import TextureModel
 
     rng = np.random.default_rng(2)
-    crops = [cv2.GaussianBlur(rng.random((160, 200)).astype(np.float32), (0, 0), 1.0) for _ in range(4)]
+    crops = [cv2.GaussianBlur(rng.random((360, 400)).astype(np.float32), (0, 0), 1.0) for _ in range(4)]  # room for BOX_MARGIN
     config = PostprocessConfig(texture_model=True, reference_neighbours=0)
-    model = TextureModel.fit(crops)
+    model = TextureModel.fit(crops, components=4)
     crop = crops[0]
     reconstruction = cv2.GaussianBlur(crop, (0, 0), 1.5)
-    box = (slice(10, 150), slice(20, 180))
+    box = (slice(10, 350), slice(20, 380))
     whole = part_residual(crop, reconstruction, config, model)
     window = part_residual(crop, reconstruction, config, model, box)
-    inner = (slice(10 + BOX_MARGIN, 150 - BOX_MARGIN), slice(20 + BOX_MARGIN, 180 - BOX_MARGIN))
+    inner = (slice(10 + BOX_MARGIN, 350 - BOX_MARGIN), slice(20 + BOX_MARGIN, 380 - BOX_MARGIN))
     assert whole[inner].size > 5000
     np.testing.assert_allclose(window[inner], whole[inner], rtol=1e-3, atol=1e-6 * float(whole.max()))
     outside = np.ones(crop.shape, bool)
