@@ -291,10 +291,17 @@ def _canonical_crop(backend: Any, preprocessor: Any, work: np.ndarray) -> tuple[
     return prepared.crop, prepared.crop_mask
 
 
-def colour_balance(backend: Any, preprocessor: Any, works: Iterable[np.ndarray], config: PostprocessConfig) -> ColourBalance | None:
+def colour_balance(
+    backend: Any,
+    preprocessor: Any,
+    works: Iterable[np.ndarray],
+    config: PostprocessConfig,
+    references: GoodReferences | TextureModel | None = None,
+) -> ColourBalance | None:
     """The weights of a colour part's squared-error components, from good work images (``scae_tf/colour.py``);
-    None for gray parts or with ``postprocess.colour_balance`` off. A gray part costs one crop, not a pass."""
-    if not config.colour_balance:
+    None for gray parts, with ``postprocess.colour_balance`` off, or when the residual has no CAE errors to weigh
+    (a surface judged by its texture alone, ``needs_reconstruction``). A gray part costs one crop, not a pass."""
+    if not config.colour_balance or not needs_reconstruction(config, references):
         return None
 
     def samples() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
@@ -356,8 +363,7 @@ def calibrate(
     the count says how reliable the segmenter is on good parts).
     """
     works = list(works)
-    # the colour balance weighs the CAE's errors: a surface judged by its texture alone has none
-    colour = colour_balance(backend, preprocessor, works, config) if needs_reconstruction(config, references) else None
+    colour = colour_balance(backend, preprocessor, works, config, references)
     residuals, masks, kept, skipped = [], [], [], []
     for index, work in enumerate(works):
         name = names[index] if names is not None else f"#{index}"
