@@ -140,6 +140,7 @@ class TextureModel:
         ):
             raise ValueError(
                 f"a texture model needs positive weights, means of {FEATURES} (gray) or {COLOUR_FEATURES} (colour) values "
+                f"({FEATURES - 1} or {COLOUR_FEATURES - 1} in a model fitted before the blot-sized brightness) "
                 f"and finite square precision matrices of that size, one per Gaussian; got {weights.shape}, {means.shape} "
                 f"and {precisions.shape}"
             )
