@@ -97,6 +97,9 @@ def test_texture_in_the_residual_and_in_calibration_json(model, tmp_path):
     assert json.loads((tmp_path / "calibration.json").read_text())["references"]["kind"] == "texture"
     with pytest.raises(ValueError, match="texture model"):
         TextureModel.from_dict({"mean": [0.0] * FEATURES, "precision": [[np.nan] * FEATURES] * FEATURES})
+    wrong = FEATURES + 3  # neither today's count nor an older model's
+    with pytest.raises(ValueError, match=rf"means of {FEATURES} .*\({FEATURES - 1} or {COLOUR_FEATURES - 1} in a model fitted before"):
+        TextureModel(np.ones(1), np.zeros((1, wrong)), np.eye(wrong)[None])
 
 
 def test_a_colour_surface_judged_by_its_texture_alone_is_calibrated_without_running_the_cae():
