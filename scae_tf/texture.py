@@ -138,9 +138,10 @@ class TextureModel:
             or precisions.shape != (k, n, n)
             or not (np.all(np.isfinite(precisions)) and np.all(np.isfinite(means)) and np.all(weights > 0))
         ):
+            (gray, colour), (older_gray, older_colour) = _feature_counts(True), _feature_counts(False)
             raise ValueError(
-                f"a texture model needs positive weights, means of {FEATURES} (gray) or {COLOUR_FEATURES} (colour) values "
-                f"({FEATURES - 1} or {COLOUR_FEATURES - 1} in a model fitted before the blot-sized brightness) "
+                f"a texture model needs positive weights, means of {gray} (gray) or {colour} (colour) values "
+                f"({older_gray} or {older_colour} in a model fitted before the blot-sized brightness) "
                 f"and finite square precision matrices of that size, one per Gaussian; got {weights.shape}, {means.shape} "
                 f"and {precisions.shape}"
             )
